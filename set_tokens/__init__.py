@@ -1,0 +1,1 @@
+"""Security Event Tokens (RFC 8417) for transmitters and receivers."""
