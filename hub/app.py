@@ -1,0 +1,152 @@
+"""`create_app(settings)`: the whole hub wired in one screen.
+
+    POST /hub ─► websub ─► subscribing ─► store.intents ─► IntentVerifier ─► callback GET
+                       └─► publishing ─► store.deliveries ─► Dispatcher ─► callback POST
+    /topics/{name} discovery and content, /healthz, /metrics
+
+Each resource is opened in its own cleanup context (acquire, yield, release), in order: store,
+outbound client, domain services, background workers, janitor. Shutdown runs them backwards: the
+workers stop claiming and let in-flight work finish up to `shutdown_timeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from .config import Settings
+from .dispatch import Dispatcher
+from .errors import error_middleware
+from .metrics import Metrics
+from .outbound import DestinationPolicy, OutboundClient
+from .policy import TopicPolicy
+from .publishing import Publishing
+from .routes import hub_endpoint, ops, topics
+from .state import (
+    CLOCK,
+    DISPATCHER,
+    METRICS,
+    PUBLISHING,
+    SETTINGS,
+    STORE,
+    SUBSCRIBING,
+    VERIFIER,
+)
+from .store import open_store
+from .subscribing import Subscribing
+from .verification import IntentVerifier
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("sethub")
+JANITOR_INTERVAL_SECONDS = 30.0
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def node_id() -> str:
+    """Owner name for claims: unique per process, readable in the database."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.max_request_bytes,
+        middlewares=[_count_requests, error_middleware],
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[METRICS] = Metrics()
+    app.add_routes(hub_endpoint.routes)
+    app.add_routes(topics.routes)
+    app.add_routes(ops.routes)
+    app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(_services)
+    app.cleanup_ctx.append(_janitor)
+    return app
+
+
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    store = await open_store(app[SETTINGS].db)
+    # The SQLite store has one user, this process: claims of a killed predecessor go at once.
+    await store.release_claims()
+    app[STORE] = store
+    yield
+    await store.close()
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    settings, store, clock, metrics = app[SETTINGS], app[STORE], app[CLOCK], app[METRICS]
+    owner = node_id()
+    policy = DestinationPolicy(allow_private=settings.allow_private_callbacks)
+    async with OutboundClient(policy) as client:
+        verifier = IntentVerifier(store, client, settings, metrics, owner=owner, clock=clock)
+        dispatcher = Dispatcher(store, client, settings, metrics, owner=owner, clock=clock)
+
+        async def topic_exists(name: str) -> bool:
+            return await store.topics.get(name) is not None
+
+        topic_policy = TopicPolicy(settings, topic_exists)
+        app[VERIFIER] = verifier
+        app[DISPATCHER] = dispatcher
+        app[SUBSCRIBING] = Subscribing(
+            store, topic_policy, policy, clock=clock, wake_verifier=verifier.wake
+        )
+        app[PUBLISHING] = Publishing(
+            store,
+            topic_policy,
+            client,
+            settings,
+            metrics,
+            clock=clock,
+            wake_dispatcher=dispatcher.wake,
+        )
+        verifier.start()
+        dispatcher.start()
+        yield
+        await asyncio.gather(
+            verifier.stop(settings.shutdown_timeout), dispatcher.stop(settings.shutdown_timeout)
+        )
+
+
+async def _janitor(app: web.Application) -> AsyncIterator[None]:
+    """Enforce lease expiry (WebSub §5.3.1) and forget finished work after the retention period."""
+    store, clock, settings = app[STORE], app[CLOCK], app[SETTINGS]
+
+    async def sweep_forever() -> None:
+        while True:
+            try:
+                expired = await store.subscriptions.purge_expired(now=clock())
+                if expired:
+                    log.info("purged %d expired subscriptions", expired)
+                await store.deliveries.purge_finished(older_than=clock() - settings.retention)
+            except Exception:
+                log.exception("janitor sweep failed")
+            await asyncio.sleep(JANITOR_INTERVAL_SECONDS)
+
+    task = asyncio.create_task(sweep_forever(), name="sethub-janitor")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+@web.middleware
+async def _count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        request.app[METRICS].requests.labels(route=route, status=str(exc.status)).inc()
+        raise
+    request.app[METRICS].requests.labels(route=route, status=str(response.status)).inc()
+    return response

@@ -1,0 +1,133 @@
+"""`sethub serve`: run the hub until SIGTERM or SIGINT.
+
+Every field of `Settings` is a flag, generated from the model so flags, env vars and the README
+table cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ..app import create_app
+from ..config import ConfigError, Settings, load_settings
+from ..store import StoreOpenError
+
+__all__ = ["register", "settings_from_args"]
+
+log = logging.getLogger("sethub")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _is_bool(annotation: Any) -> bool:
+    return annotation is bool
+
+
+def _is_list(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _is_list(typing.get_args(annotation)[0])
+    return origin is list
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        default = field.get_default(call_default_factory=True)
+        help_text = f"(env SETHUB_{name.upper()}; default {default!r})"
+        if _is_bool(annotation):
+            parser.add_argument(
+                _flag(name),
+                dest=name,
+                action="store_const",
+                const=True,
+                default=None,
+                help=help_text,
+            )
+        elif name == "allow_topic":
+            parser.add_argument(
+                _flag(name),
+                dest=name,
+                action="append",
+                default=None,
+                metavar="PREFIX",
+                help="repeatable " + help_text,
+            )
+        elif _is_list(annotation):
+            parser.add_argument(
+                _flag(name), dest=name, default=None, metavar="A,B,...", help=help_text
+            )
+        elif isinstance(annotation, types.UnionType) or annotation in (str, Path, int, float):
+            parser.add_argument(_flag(name), dest=name, default=None, help=help_text)
+        else:
+            parser.add_argument(_flag(name), dest=name, default=None, help=help_text)
+    parser.add_argument(
+        "--config", type=Path, default=None, help="TOML file with settings (env SETHUB_CONFIG)"
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    flags = {name: getattr(args, name, None) for name in Settings.model_fields}
+    return load_settings(flags, config_file=args.config)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="run the hub")
+    add_settings_flags(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+    except ConfigError as exc:
+        print(f"sethub: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(serve(settings))
+    except StoreOpenError as exc:
+        print(f"sethub: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(
+            f"sethub: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+async def serve(settings: Settings) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=5.0)
+        await site.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        print(
+            f"sethub listening on {site.name}, hub URL {settings.hub_url}, db {settings.db}",
+            flush=True,
+        )
+        await stop.wait()
+        log.info("stopping: finishing in-flight deliveries (up to %ss)", settings.shutdown_timeout)
+    finally:
+        await runner.cleanup()

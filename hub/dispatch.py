@@ -1,0 +1,178 @@
+"""Content distribution (WebSub §7): claim due deliveries, POST them, settle each attempt.
+
+Outcomes: 2xx delivered; 410 Gone ends the subscription; anything else, and no answer at all, is
+retried on the schedule (Retry-After honoured up to a cap); once the budget is spent the delivery is
+dead-lettered and the subscription stays active (§7: later updates are still tried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from enum import StrEnum
+
+from .config import Settings
+from .metrics import Metrics
+from .outbound import OutboundClient, OutboundError
+from .retry import next_retry_delay, parse_retry_after
+from .store import Attempt, DeliveryState, DueDelivery, Store
+from .websub import link_header, signature_header
+from .worker import Worker
+
+__all__ = ["Dispatcher", "Outcome", "classify"]
+
+log = logging.getLogger("sethub.dispatch")
+
+RESPONSE_READ_LIMIT = 4096  # §7: the response body is ignored; read a little for the logs
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"
+    GONE = "gone"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+
+
+def classify(status: int) -> Outcome:
+    if 200 <= status < 300:
+        return Outcome.DELIVERED
+    if status == 410:
+        return Outcome.GONE
+    return Outcome.FAILED
+
+
+class Dispatcher(Worker[DueDelivery]):
+    name = "dispatcher"
+
+    def __init__(
+        self,
+        store: Store,
+        client: OutboundClient,
+        settings: Settings,
+        metrics: Metrics,
+        *,
+        owner: str,
+        clock: Callable[[], float],
+    ) -> None:
+        super().__init__(
+            capacity=settings.max_concurrent_deliveries, poll_interval=settings.poll_interval
+        )
+        self._store = store
+        self._client = client
+        self._settings = settings
+        self._metrics = metrics
+        self._owner = owner
+        self._clock = clock
+        self._per_subscription: dict[int, int] = {}
+        self._gates: dict[int, asyncio.Semaphore] = {}
+
+    async def claim(self, limit: int) -> list[DueDelivery]:
+        cap = self._settings.max_concurrent_per_subscription
+        busy = [sid for sid, count in self._per_subscription.items() if count >= cap]
+        return await self._store.deliveries.claim_due(
+            owner=self._owner,
+            now=self._clock(),
+            ttl=self._settings.claim_ttl,
+            limit=limit,
+            per_subscription=cap,
+            busy_subscriptions=busy,
+        )
+
+    async def handle(self, item: DueDelivery) -> None:
+        sid = item.subscription_id
+        gate = self._gates.get(sid)
+        if gate is None:
+            gate = self._gates[sid] = asyncio.Semaphore(
+                self._settings.max_concurrent_per_subscription
+            )
+        self._per_subscription[sid] = self._per_subscription.get(sid, 0) + 1
+        try:
+            async with gate:
+                await self._attempt(item)
+        finally:
+            remaining = self._per_subscription[sid] - 1
+            if remaining:
+                self._per_subscription[sid] = remaining
+            else:
+                del self._per_subscription[sid]
+                del self._gates[sid]
+
+    def _headers(self, item: DueDelivery) -> dict[str, str]:
+        headers = {
+            "Content-Type": item.content_type,
+            "Link": link_header(self._settings.hub_url, item.topic),
+        }
+        if item.secret:
+            headers["X-Hub-Signature"] = signature_header(
+                item.secret, item.body, self._settings.signature_algorithm
+            )
+        return headers
+
+    async def _attempt(self, item: DueDelivery) -> None:
+        started = self._clock()
+        status: int | None = None
+        retry_after: float | None = None
+        try:
+            response = await self._client.request(
+                "POST",
+                item.callback,
+                data=item.body,
+                headers=self._headers(item),
+                timeout=self._settings.delivery_timeout,
+                max_body=RESPONSE_READ_LIMIT,
+            )
+        except OutboundError as exc:
+            outcome, error = Outcome.UNREACHABLE, f"{exc.kind}: {exc}"
+        else:
+            status = response.status
+            outcome = classify(status)
+            error = None if outcome is Outcome.DELIVERED else f"HTTP {status}"
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), now=started)
+        finished = self._clock()
+        attempt = Attempt(
+            started_at=started,
+            duration=finished - started,
+            outcome=str(outcome),
+            status=status,
+            error=error,
+        )
+        self._metrics.deliveries.labels(outcome=str(outcome)).inc()
+        self._metrics.attempt_duration.observe(attempt.duration)
+        await self._settle(item, attempt, outcome, retry_after)
+
+    async def _settle(
+        self, item: DueDelivery, attempt: Attempt, outcome: Outcome, retry_after: float | None
+    ) -> None:
+        deliveries = self._store.deliveries
+        now = attempt.started_at + attempt.duration
+        if outcome is Outcome.DELIVERED:
+            await deliveries.settle(item.id, attempt, state=DeliveryState.DELIVERED)
+            self._metrics.delivery_latency.observe(max(0.0, now - item.event_created_at))
+            return
+        if outcome is Outcome.GONE:
+            await deliveries.settle(item.id, attempt, state=DeliveryState.CANCELLED)
+            await self._store.subscriptions.remove_by_id(item.subscription_id, now=now)
+            log.info("subscription %s ended by 410 from %s", item.subscription_id, item.callback)
+            return
+        settings = self._settings
+        delay = next_retry_delay(
+            item.attempts + 1,
+            settings.retry_schedule,
+            jitter=settings.retry_jitter,
+            retry_after=retry_after,
+            retry_after_max=settings.retry_after_max,
+        )
+        if delay is None:
+            await deliveries.settle(item.id, attempt, state=DeliveryState.DEAD)
+            log.warning(
+                "delivery %s to %s dead-lettered after %s attempts (%s)",
+                item.id,
+                item.callback,
+                item.attempts + 1,
+                attempt.error,
+            )
+            return
+        await deliveries.settle(
+            item.id, attempt, state=DeliveryState.PENDING, next_attempt_at=now + delay
+        )

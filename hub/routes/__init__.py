@@ -1,0 +1,1 @@
+"""The HTTP surface: parse and check requests, call the domain, answer. Never sends anything."""

@@ -1,0 +1,43 @@
+"""`POST /hub`: subscribe, unsubscribe (WebSub §5.1) and publish (§6) requests."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..auth import authenticate
+from ..errors import UnsupportedMediaType
+from ..state import PUBLISHING, SETTINGS, STORE, SUBSCRIBING
+from ..websub import PublishRequest, parse_hub_request
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def accepted() -> web.Response:
+    return web.Response(status=202, text="Accepted\n", content_type="text/plain")
+
+
+@routes.post("/hub")
+async def hub_request(request: web.Request) -> web.Response:
+    if request.content_type not in FORM_TYPES:
+        raise UnsupportedMediaType("the hub takes application/x-www-form-urlencoded requests")
+    form = await request.post()
+    parsed = parse_hub_request(form)  # type: ignore[arg-type]
+    if isinstance(parsed, PublishRequest):
+        await _publish(request, parsed)
+    else:
+        await request.app[SUBSCRIBING].request(parsed)
+    return accepted()
+
+
+async def _publish(request: web.Request, parsed: PublishRequest) -> None:
+    """Pings need a publish token unless --open-publish; hub-owned topics always need one."""
+    settings = request.app[SETTINGS]
+    authorization = request.headers.get("Authorization")
+    authenticated = False
+    if authorization is not None or not settings.open_publish:
+        await authenticate(request.app[STORE], authorization, action="publish")
+        authenticated = True
+    await request.app[PUBLISHING].ping(parsed.topics, may_publish_own=authenticated)

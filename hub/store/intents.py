@@ -1,0 +1,92 @@
+"""Pending verifications of intent (and denials to send), durable across restarts."""
+
+from __future__ import annotations
+
+from .database import Database
+from .records import Intent, IntentMode
+
+__all__ = ["Intents"]
+
+
+class Intents:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(
+        self,
+        *,
+        mode: IntentMode,
+        topic: str,
+        callback: str,
+        now: float,
+        secret: bytes | None = None,
+        lease_seconds: int | None = None,
+        reason: str | None = None,
+    ) -> int:
+        async with self._db.transaction() as conn:
+            if mode is not IntentMode.DENIED:
+                # A newer request for the same pair overrides one not yet being verified.
+                await conn.execute(
+                    "DELETE FROM intents WHERE topic = ? AND callback = ? AND mode != ? "
+                    "AND claimed_by IS NULL",
+                    (topic, callback, str(IntentMode.DENIED)),
+                )
+            cursor = await conn.execute(
+                "INSERT INTO intents (mode, topic, callback, secret, lease_seconds, reason, "
+                "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (str(mode), topic, callback, secret, lease_seconds, reason, now, now),
+            )
+            (intent_id,) = await cursor.fetchone()
+            return int(intent_id)
+
+    async def claim_due(self, *, owner: str, now: float, ttl: float, limit: int) -> list[Intent]:
+        """Lease up to `limit` due intents to `owner` until now + ttl."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE intents SET claimed_by = ?, claim_expires = ? WHERE id IN ("
+                " SELECT id FROM intents WHERE next_attempt_at <= ?"
+                " AND (claim_expires IS NULL OR claim_expires <= ?)"
+                " ORDER BY next_attempt_at, id LIMIT ?) "
+                "RETURNING id, mode, topic, callback, secret, lease_seconds, reason, attempts",
+                (owner, now + ttl, now, now, limit),
+            )
+            rows = await cursor.fetchall()
+        return [
+            Intent(
+                id=row["id"],
+                mode=IntentMode(row["mode"]),
+                topic=row["topic"],
+                callback=row["callback"],
+                secret=row["secret"],
+                lease_seconds=row["lease_seconds"],
+                reason=row["reason"],
+                attempts=row["attempts"],
+            )
+            for row in sorted(rows, key=lambda r: r["id"])
+        ]
+
+    async def finish(self, intent_id: int) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute("DELETE FROM intents WHERE id = ?", (intent_id,))
+
+    async def retry_at(self, intent_id: int, *, at: float) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE intents SET attempts = attempts + 1, next_attempt_at = ?, "
+                "claimed_by = NULL, claim_expires = NULL WHERE id = ?",
+                (at, intent_id),
+            )
+
+    async def release_claims(self) -> None:
+        """Single-node start-up: claims left by a killed process are released at once."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE intents SET claimed_by = NULL, claim_expires = NULL "
+                "WHERE claimed_by IS NOT NULL"
+            )
+
+    async def count(self) -> int:
+        async with self._db.reading() as conn:
+            cursor = await conn.execute("SELECT COUNT(*) FROM intents")
+            (count,) = await cursor.fetchone()
+            return int(count)

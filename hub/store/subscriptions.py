@@ -1,0 +1,119 @@
+"""The subscriptions table: one row per verified (topic, callback) pair."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from .database import Database
+from .records import DeliveryState, Subscription
+
+__all__ = ["Subscriptions"]
+
+_COLUMNS = "id, topic, callback, secret, lease_seconds, expires_at, created_at"
+
+
+def _row(row: aiosqlite.Row) -> Subscription:
+    return Subscription(
+        id=row["id"],
+        topic=row["topic"],
+        callback=row["callback"],
+        secret=row["secret"],
+        lease_seconds=row["lease_seconds"],
+        expires_at=row["expires_at"],
+        created_at=row["created_at"],
+    )
+
+
+async def cancel_pending(conn: aiosqlite.Connection, subscription_id: int, now: float) -> None:
+    """An ended subscription's queued deliveries are closed in the same transaction."""
+    await conn.execute(
+        "UPDATE deliveries SET state = ?, claimed_by = NULL, claim_expires = NULL, updated_at = ? "
+        "WHERE subscription_id = ? AND state = ?",
+        (DeliveryState.CANCELLED, now, subscription_id, DeliveryState.PENDING),
+    )
+
+
+class Subscriptions:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def activate(
+        self, *, topic: str, callback: str, secret: bytes | None, lease_seconds: int, now: float
+    ) -> Subscription:
+        """Create or replace the (topic, callback) subscription after a verified subscribe.
+
+        A re-subscription keeps the row id, so deliveries already queued for it still go out, and
+        takes the new secret (or none) and the new lease, as WebSub §5.1 asks.
+        """
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO subscriptions "
+                "(topic, callback, secret, lease_seconds, expires_at, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (topic, callback) DO UPDATE SET secret = excluded.secret, "
+                "lease_seconds = excluded.lease_seconds, expires_at = excluded.expires_at, "
+                f"updated_at = excluded.updated_at RETURNING {_COLUMNS}",
+                (topic, callback, secret, lease_seconds, now + lease_seconds, now, now),
+            )
+            row = await cursor.fetchone()
+            return _row(row)
+
+    async def remove(self, *, topic: str, callback: str, now: float) -> bool:
+        """End a subscription (verified unsubscribe); its queued deliveries are cancelled."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM subscriptions WHERE topic = ? AND callback = ? RETURNING id",
+                (topic, callback),
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                return False
+            await cancel_pending(conn, row["id"], now)
+            return True
+
+    async def remove_by_id(self, subscription_id: int, *, now: float) -> bool:
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM subscriptions WHERE id = ? RETURNING id", (subscription_id,)
+            )
+            if await cursor.fetchone() is None:
+                return False
+            await cancel_pending(conn, subscription_id, now)
+            return True
+
+    async def get(self, *, topic: str, callback: str) -> Subscription | None:
+        async with self._db.reading() as conn:
+            cursor = await conn.execute(
+                f"SELECT {_COLUMNS} FROM subscriptions WHERE topic = ? AND callback = ?",
+                (topic, callback),
+            )
+            row = await cursor.fetchone()
+            return _row(row) if row else None
+
+    async def active(self, topic: str, *, now: float) -> list[Subscription]:
+        async with self._db.reading() as conn:
+            cursor = await conn.execute(
+                f"SELECT {_COLUMNS} FROM subscriptions WHERE topic = ? AND expires_at > ? "
+                "ORDER BY id",
+                (topic, now),
+            )
+            return [_row(row) for row in await cursor.fetchall()]
+
+    async def count_active(self, *, now: float) -> int:
+        async with self._db.reading() as conn:
+            cursor = await conn.execute(
+                "SELECT COUNT(*) FROM subscriptions WHERE expires_at > ?", (now,)
+            )
+            (count,) = await cursor.fetchone()
+            return int(count)
+
+    async def purge_expired(self, *, now: float) -> int:
+        """Delete subscriptions whose lease ended (WebSub §5.3.1: leases are enforced)."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM subscriptions WHERE expires_at <= ? RETURNING id", (now,)
+            )
+            ended = [row["id"] for row in await cursor.fetchall()]
+            for subscription_id in ended:
+                await cancel_pending(conn, subscription_id, now)
+            return len(ended)

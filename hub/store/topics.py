@@ -1,0 +1,44 @@
+"""Hub-owned topics: the latest content a publisher posted, served at /topics/{name}."""
+
+from __future__ import annotations
+
+from .database import Database
+from .records import Topic
+
+__all__ = ["Topics"]
+
+
+class Topics:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def put(self, *, name: str, content_type: str, content: bytes, now: float) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO topics (name, content_type, content, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "content_type = excluded.content_type, content = excluded.content, "
+                "updated_at = excluded.updated_at",
+                (name, content_type, content, now, now),
+            )
+
+    async def get(self, name: str) -> Topic | None:
+        async with self._db.reading() as conn:
+            cursor = await conn.execute(
+                "SELECT name, content_type, content, updated_at FROM topics WHERE name = ?",
+                (name,),
+            )
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return Topic(
+            name=row["name"],
+            content_type=row["content_type"],
+            content=row["content"],
+            updated_at=row["updated_at"],
+        )
+
+    async def names(self) -> list[str]:
+        async with self._db.reading() as conn:
+            cursor = await conn.execute("SELECT name FROM topics ORDER BY name")
+            return [row["name"] for row in await cursor.fetchall()]

@@ -1,0 +1,170 @@
+"""W3C WebSub protocol values: parsing hub requests, leases, verification URLs, signatures.
+
+Pure functions over plain values; no I/O. Section numbers are the Recommendation's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+from multidict import MultiDictProxy
+
+from .errors import (
+    InvalidCallback,
+    InvalidLease,
+    InvalidMode,
+    InvalidTopic,
+    MissingParameter,
+    SecretTooLong,
+)
+from .store import IntentMode
+
+__all__ = [
+    "MAX_SECRET_BYTES",
+    "MAX_URL_LENGTH",
+    "PublishRequest",
+    "SubscriptionRequest",
+    "grant_lease",
+    "link_header",
+    "normalize_url",
+    "parse_hub_request",
+    "signature_header",
+    "verification_url",
+]
+
+MAX_SECRET_BYTES = 200  # §5.1: hub.secret MUST be less than 200 bytes
+MAX_URL_LENGTH = 2048
+_UNRESERVED_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+@dataclass(frozen=True)
+class SubscriptionRequest:
+    mode: IntentMode
+    topic: str
+    callback: str
+    lease_seconds: int | None
+    secret: bytes | None
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    topics: tuple[str, ...]
+
+
+def _decode_unreserved(url: str) -> str:
+    """§5.1.1: percent-encoded unreserved characters are decoded, so equal URLs compare equal."""
+
+    def replace(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else match.group(0).upper()
+
+    return _UNRESERVED_ESCAPE.sub(replace, url)
+
+
+def normalize_url(value: str, *, parameter: str) -> str:
+    """An absolute http(s) URL without fragment, unreserved escapes decoded; else a named error."""
+    error = InvalidCallback if parameter == "hub.callback" else InvalidTopic
+    url = value.strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise error(f"{parameter} is longer than {MAX_URL_LENGTH} characters")
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
+        raise error(f"{parameter} contains whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise error(f"{parameter} is not a valid URL") from exc
+    if parts.scheme.lower() not in ("http", "https"):
+        raise error(f"{parameter} must be an http or https URL")
+    if not parts.hostname:
+        raise error(f"{parameter} must be an absolute URL with a host")
+    if port == 0:
+        raise error(f"{parameter} has an invalid port")
+    if parts.fragment or url.endswith("#"):
+        raise error(f"{parameter} must not contain a fragment")
+    return _decode_unreserved(url)
+
+
+def _single(form: MultiDictProxy[str], name: str, *, required: bool) -> str | None:
+    values = form.getall(name, [])
+    if len(values) > 1:
+        raise MissingParameter(f"{name} must be given once")
+    value = values[0] if values else None
+    if required and not value:
+        raise MissingParameter(f"{name} is required")
+    return value or None
+
+
+def _lease(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isascii() or not value.isdigit():
+        raise InvalidLease("hub.lease_seconds must be a positive integer")
+    seconds = int(value)
+    if seconds <= 0:
+        raise InvalidLease("hub.lease_seconds must be a positive integer")
+    return seconds
+
+
+def parse_hub_request(form: MultiDictProxy[str]) -> SubscriptionRequest | PublishRequest:
+    """Validate a form POST to the hub URL. Unknown parameters are ignored (§5.1)."""
+    mode = _single(form, "hub.mode", required=True)
+    if mode == "publish":
+        urls = [*form.getall("hub.url", []), *form.getall("hub.topic", [])]
+        if not urls:
+            raise MissingParameter("hub.url or hub.topic is required to publish")
+        topics = tuple(dict.fromkeys(normalize_url(url, parameter="hub.url") for url in urls))
+        return PublishRequest(topics=topics)
+    if mode not in (IntentMode.SUBSCRIBE, IntentMode.UNSUBSCRIBE):
+        raise InvalidMode("hub.mode must be subscribe, unsubscribe or publish")
+    callback = normalize_url(
+        _single(form, "hub.callback", required=True) or "", parameter="hub.callback"
+    )
+    topic = normalize_url(_single(form, "hub.topic", required=True) or "", parameter="hub.topic")
+    lease: int | None = None
+    secret: bytes | None = None
+    if mode == IntentMode.SUBSCRIBE:
+        # On unsubscribe hub.lease_seconds MUST be ignored (§5.1), so it is not even validated.
+        lease = _lease(_single(form, "hub.lease_seconds", required=False))
+        raw_secret = _single(form, "hub.secret", required=False)
+        if raw_secret is not None:
+            secret = raw_secret.encode("utf-8")
+            if len(secret) >= MAX_SECRET_BYTES:
+                raise SecretTooLong(
+                    f"hub.secret must be less than {MAX_SECRET_BYTES} bytes (WebSub 5.1)"
+                )
+    return SubscriptionRequest(
+        mode=IntentMode(mode), topic=topic, callback=callback, lease_seconds=lease, secret=secret
+    )
+
+
+def grant_lease(requested: int | None, *, minimum: int, default: int, maximum: int) -> int:
+    """The lease the hub grants: the request clamped to the bounds; never perpetual (§5.3.1)."""
+    if requested is None:
+        return default
+    return max(minimum, min(maximum, requested))
+
+
+def verification_url(callback: str, params: Mapping[str, str]) -> str:
+    """The callback with hub.* parameters appended; its own query is kept as is (§5.3)."""
+    separator = "&" if "?" in callback else "?"
+    if callback.endswith(("?", "&")):
+        separator = ""
+    return f"{callback}{separator}{urlencode(params)}"
+
+
+def signature_header(secret: bytes, body: bytes, algorithm: str) -> str:
+    """`X-Hub-Signature: <method>=<hex HMAC>` (§7.1)."""
+    digest = hmac.new(secret, body, getattr(hashlib, algorithm)).hexdigest()
+    return f"{algorithm}={digest}"
+
+
+def link_header(hub_url: str, topic_url: str) -> str:
+    """One Link header carrying rel=hub and exactly one rel=self (§7, §4)."""
+    return f'<{hub_url}>; rel="hub", <{topic_url}>; rel="self"'

@@ -1,0 +1,96 @@
+"""The claim-and-handle loop shared by the verifier of intent and the delivery dispatcher.
+
+A worker claims due items from the store (leases), handles each in its own task up to a capacity,
+and sleeps until woken (new work was stored here) or the poll interval passes (work became due, or
+another node stored it). Stopping stops claiming, lets in-flight items finish up to a timeout, then
+cancels and awaits what is left: unfinished claims simply expire and the items are claimed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from abc import ABC, abstractmethod
+from typing import Generic, TypeVar
+
+__all__ = ["Worker"]
+
+T = TypeVar("T")
+log = logging.getLogger("sethub.worker")
+CLAIM_ERROR_BACKOFF_SECONDS = 1.0
+
+
+class Worker(ABC, Generic[T]):
+    name = "worker"
+
+    def __init__(self, *, capacity: int, poll_interval: float) -> None:
+        self.capacity = capacity
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    @abstractmethod
+    async def claim(self, limit: int) -> list[T]:
+        """Lease up to `limit` due items."""
+
+    @abstractmethod
+    async def handle(self, item: T) -> None:
+        """Process one claimed item and record its outcome durably."""
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name=f"sethub-{self.name}")
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()  # before claiming: a wake-up during the claim is not lost
+            free = self.capacity - len(self._inflight)
+            if free > 0:
+                try:
+                    items = await self.claim(free)
+                except Exception:
+                    log.exception("%s: claiming work failed", self.name)
+                    await asyncio.sleep(CLAIM_ERROR_BACKOFF_SECONDS)
+                    continue
+                for item in items:
+                    task = asyncio.create_task(self._guarded(item))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._done)
+                if items and len(items) == free:
+                    continue  # a full batch: more may be due
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._wake.set()
+
+    async def _guarded(self, item: T) -> None:
+        try:
+            await self.handle(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "%s: handling %r failed; it will be retried when its claim expires", self.name, item
+            )
+
+    async def stop(self, timeout: float) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            await self._loop_task
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .support import RunningHub, Subscriber, start_hub, start_subscriber, stop_hub
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
+    running = await start_hub(tmp_path)
+    yield running
+    await stop_hub(running)
+
+
+@pytest.fixture
+async def make_hub(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Start a hub with custom settings (several may run in one test, each with its own db)."""
+    started: list[RunningHub] = []
+
+    async def make(**overrides: Any) -> RunningHub:
+        directory = tmp_path / f"hub{len(started)}"
+        directory.mkdir()
+        running = await start_hub(directory, **overrides)
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        await stop_hub(running)
+
+
+@pytest.fixture
+async def subscriber() -> AsyncIterator[Subscriber]:
+    sub = await start_subscriber()
+    yield sub
+    assert sub.server is not None
+    await sub.server.close()
+
+
+@pytest.fixture
+async def make_subscriber() -> AsyncIterator[Callable[..., Any]]:
+    started: list[Subscriber] = []
+
+    async def make(**kwargs: Any) -> Subscriber:
+        sub = await start_subscriber(**kwargs)
+        started.append(sub)
+        return sub
+
+    yield make
+    for sub in started:
+        assert sub.server is not None
+        await sub.server.close()

@@ -1,0 +1,254 @@
+"""Real parts for hub tests: a hub on a loopback port, subscriber and publisher servers, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from hub.app import create_app
+from hub.auth import create_token
+from hub.config import Settings
+from hub.state import STORE
+from hub.store import Store
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def until(
+    condition: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.02
+) -> None:
+    """Wait for `condition()` (sync or async) to be truthy; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if isinstance(value, Awaitable):
+            value = await value
+        if value:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+def test_settings(db: Path, port: int, **overrides: Any) -> Settings:
+    """Fast settings for tests: loopback allowed, quick polls, a short retry schedule."""
+    values: dict[str, Any] = {
+        "db": db,
+        "port": port,
+        "allow_private_callbacks": True,
+        "poll_interval": 0.05,
+        "retry_schedule": [0.1, 0.2],
+        "retry_jitter": 0.0,
+        "delivery_timeout": 2.0,
+        "verify_timeout": 2.0,
+        "fetch_timeout": 2.0,
+        "shutdown_timeout": 1.0,
+        "lease_min": 1,
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
+
+
+@dataclass
+class RunningHub:
+    settings: Settings
+    server: TestServer
+    session: aiohttp.ClientSession
+    token: str
+
+    @property
+    def store(self) -> Store:
+        return self.server.app[STORE]
+
+    @property
+    def url(self) -> str:
+        return self.settings.hub_url
+
+    def topic_url(self, name: str) -> str:
+        return self.settings.topic_url(name)
+
+    async def post_form(self, data: Any, **kwargs: Any) -> tuple[int, str, aiohttp.ClientResponse]:
+        async with self.session.post(self.url, data=data, **kwargs) as response:
+            return response.status, await response.text(), response
+
+    async def create_topic(
+        self, name: str, body: bytes = b"first", content_type: str = "text/plain"
+    ) -> dict[str, Any]:
+        async with self.session.post(
+            self.topic_url(name),
+            data=body,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": content_type},
+        ) as response:
+            assert response.status == 202, await response.text()
+            return await response.json()
+
+    publish_content = create_topic
+
+    async def subscribe(self, topic: str, callback: str, **params: str) -> tuple[int, str]:
+        form = {"hub.mode": "subscribe", "hub.topic": topic, "hub.callback": callback, **params}
+        status, text, _ = await self.post_form(form)
+        return status, text
+
+    async def unsubscribe(self, topic: str, callback: str) -> tuple[int, str]:
+        form = {"hub.mode": "unsubscribe", "hub.topic": topic, "hub.callback": callback}
+        status, text, _ = await self.post_form(form)
+        return status, text
+
+    async def ping(self, *topics: str, token: str | None = "default") -> tuple[int, str]:
+        headers = {}
+        if token == "default":
+            token = self.token
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        form = [("hub.mode", "publish"), *(("hub.url", t) for t in topics)]
+        status, text, _ = await self.post_form(form, headers=headers)
+        return status, text
+
+
+async def start_hub(tmp_path: Path, **overrides: Any) -> RunningHub:
+    port = free_port()
+    settings = test_settings(tmp_path / "hub.db", port, **overrides)
+    server = TestServer(create_app(settings), host="127.0.0.1", port=port)
+    await server.start_server()
+    token = await create_token(server.app[STORE], scope="publish", label="tests", now=time.time())
+    return RunningHub(settings, server, aiohttp.ClientSession(), token)
+
+
+async def stop_hub(hub: RunningHub) -> None:
+    await hub.session.close()
+    await hub.server.close()
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    url: str
+    link: list[str]
+    at: float
+
+
+@dataclass
+class Subscriber:
+    """A real subscriber callback server. Behaviour is set per test through its attributes.
+
+    verify: "echo" | "wrong" | "404" | "302" | "500" | "empty"
+    deliver_status: the status answered to content deliveries (a list is consumed in order)
+    """
+
+    server: TestServer | None = None
+    verify: str = "echo"
+    deliver_status: int | list[int] = 202
+    deliver_headers: dict[str, str] = field(default_factory=dict)
+    verifications: list[dict[str, str]] = field(default_factory=list)
+    deliveries: list[Received] = field(default_factory=list)
+    path: str = "/callback"
+
+    @property
+    def callback(self) -> str:
+        assert self.server is not None
+        return str(self.server.make_url(self.path))
+
+    async def _get(self, request: web.Request) -> web.Response:
+        self.verifications.append(dict(request.query))
+        challenge = request.query.get("hub.challenge", "")
+        if self.verify == "echo":
+            return web.Response(text=challenge, content_type="application/octet-stream")
+        if self.verify == "wrong":
+            return web.Response(text=challenge + "x")
+        if self.verify == "empty":
+            return web.Response(text="")
+        if self.verify == "302":
+            return web.Response(status=302, headers={"Location": "/elsewhere"}, text=challenge)
+        return web.Response(status=int(self.verify), text=challenge)
+
+    async def _post(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.deliveries.append(
+            Received(
+                headers=dict(request.headers),
+                body=body,
+                url=str(request.url),
+                link=request.headers.getall("Link", []),
+                at=time.time(),
+            )
+        )
+        status = self.deliver_status
+        if isinstance(status, list):
+            status = status.pop(0) if len(status) > 1 else status[0]
+        return web.Response(status=status, headers=self.deliver_headers)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get(self.path, self._get)
+        app.router.add_post(self.path, self._post)
+        return app
+
+    def modes(self) -> list[str]:
+        return [v.get("hub.mode", "") for v in self.verifications]
+
+
+async def start_subscriber(**kwargs: Any) -> Subscriber:
+    subscriber = Subscriber(**kwargs)
+    subscriber.server = TestServer(subscriber.app(), host="127.0.0.1", port=free_port())
+    await subscriber.server.start_server()
+    return subscriber
+
+
+def valid_signature(header: str, secret: bytes, body: bytes) -> bool:
+    method, _, digest = header.partition("=")
+    if method not in ("sha1", "sha256", "sha384", "sha512"):
+        return False
+    expected = hmac.new(secret, body, getattr(hashlib, method)).hexdigest()
+    return hmac.compare_digest(expected, digest)
+
+
+@dataclass
+class TopicPublisher:
+    """An external topic server: serves `content` with `content_type` and the discovery links."""
+
+    hub_url: str
+    content: bytes = b"external content"
+    content_type: str = "text/plain; charset=utf-8"
+    status: int = 200
+    server: TestServer | None = None
+    fetches: int = 0
+
+    def url(self, path: str = "/feed") -> str:
+        assert self.server is not None
+        return str(self.server.make_url(path))
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        self.fetches += 1
+        return web.Response(
+            status=self.status,
+            body=self.content,
+            headers={
+                "Content-Type": self.content_type,
+                "Link": f'<{self.hub_url}>; rel="hub", <{request.url}>; rel="self"',
+            },
+        )
+
+
+async def start_publisher(hub_url: str, **kwargs: Any) -> TopicPublisher:
+    publisher = TopicPublisher(hub_url=hub_url, **kwargs)
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", publisher._serve)
+    publisher.server = TestServer(app, host="127.0.0.1", port=free_port())
+    await publisher.server.start_server()
+    return publisher
