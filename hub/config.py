@@ -55,39 +55,132 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SETHUB_", extra="forbid", frozen=True)
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
-    db: Path = Path("sethub.db")
-    public_url: str | None = None
-    allow_private_callbacks: bool = False
-    allow_topic: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    open_publish: bool = False
+    host: str = Field(default="127.0.0.1", description="address to listen on")
+    port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        description="port to listen on",
+    )
+    db: Path = Field(
+        default=Path("sethub.db"), description="SQLite database file (created if missing)"
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="URL the hub is reached at, for Link headers and topic URLs (default http://HOST:PORT)",
+    )
+    allow_private_callbacks: bool = Field(
+        default=False,
+        description="allow callbacks and topics on loopback, private and link-local addresses",
+    )
+    allow_topic: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="external topic URL prefix to accept (repeatable; default: own topics only)",
+    )
+    open_publish: bool = Field(
+        default=False,
+        description="let anyone ping allowed external topics without a publisher token",
+    )
 
-    lease_min: int = Field(default=DEFAULT_LEASE_MIN, gt=0)
-    lease_default: int = Field(default=DEFAULT_LEASE_DEFAULT, gt=0)
-    lease_max: int = Field(default=DEFAULT_LEASE_MAX, gt=0)
+    lease_min: int = Field(
+        default=DEFAULT_LEASE_MIN,
+        gt=0,
+        description="shortest lease granted, seconds",
+    )
+    lease_default: int = Field(
+        default=DEFAULT_LEASE_DEFAULT,
+        gt=0,
+        description="lease granted when none is asked for, seconds",
+    )
+    lease_max: int = Field(
+        default=DEFAULT_LEASE_MAX,
+        gt=0,
+        description="longest lease granted, seconds",
+    )
 
     retry_schedule: Annotated[list[float], NoDecode] = Field(
-        default_factory=lambda: list(DEFAULT_RETRY_SCHEDULE)
+        default_factory=lambda: list(DEFAULT_RETRY_SCHEDULE),
+        description="seconds before each retry of a failed delivery; its length is the budget",
     )
-    retry_jitter: float = Field(default=0.2, ge=0, le=1)
-    retry_after_max: float = Field(default=3600.0, ge=0)
+    retry_jitter: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="fraction by which each retry delay is randomly spread",
+    )
+    retry_after_max: float = Field(
+        default=3600.0,
+        ge=0,
+        description="longest Retry-After honoured, seconds",
+    )
 
-    delivery_timeout: float = Field(default=10.0, gt=0)
-    verify_timeout: float = Field(default=10.0, gt=0)
-    fetch_timeout: float = Field(default=10.0, gt=0)
-    fetch_max_bytes: int = Field(default=1024 * 1024, gt=0)
-    max_request_bytes: int = Field(default=1024 * 1024, gt=0)
-    max_concurrent_deliveries: int = Field(default=64, gt=0)
-    max_concurrent_per_subscription: int = Field(default=2, gt=0)
-    max_concurrent_verifications: int = Field(default=16, gt=0)
-    signature_algorithm: SignatureAlgorithm = "sha256"
+    delivery_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="timeout of one delivery POST, seconds",
+    )
+    verify_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="timeout of one verification GET, seconds",
+    )
+    fetch_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="timeout of fetching an external topic on publish, seconds",
+    )
+    fetch_max_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="largest external topic body fetched, bytes",
+    )
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="largest request body accepted, bytes",
+    )
+    max_concurrent_deliveries: int = Field(
+        default=64,
+        gt=0,
+        description="delivery requests in flight at once",
+    )
+    max_concurrent_per_subscription: int = Field(
+        default=2,
+        gt=0,
+        description="delivery requests in flight at once to one subscription",
+    )
+    max_concurrent_verifications: int = Field(
+        default=16,
+        gt=0,
+        description="verification requests in flight at once",
+    )
+    signature_algorithm: SignatureAlgorithm = Field(
+        default="sha256", description="HMAC of X-Hub-Signature: sha1, sha256, sha384 or sha512"
+    )
 
-    claim_ttl: float = Field(default=60.0, gt=0)
-    poll_interval: float = Field(default=1.0, gt=0)
-    shutdown_timeout: float = Field(default=10.0, ge=0)
-    retention: float = Field(default=7 * 24 * 3600.0, gt=0)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    claim_ttl: float = Field(
+        default=60.0,
+        gt=0,
+        description="how long a claimed delivery is leased to a worker, seconds",
+    )
+    poll_interval: float = Field(
+        default=1.0,
+        gt=0,
+        description="how often workers look for due work when not woken, seconds",
+    )
+    shutdown_timeout: float = Field(
+        default=10.0,
+        ge=0,
+        description="how long a stop waits for in-flight work, seconds",
+    )
+    retention: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="how long delivered and cancelled deliveries are kept, seconds",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="debug, info, warning or error"
+    )
 
     @field_validator("allow_topic", "retry_schedule", mode="before")
     @classmethod

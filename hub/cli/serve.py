@@ -46,7 +46,7 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     for name, field in Settings.model_fields.items():
         annotation = field.annotation
         default = field.get_default(call_default_factory=True)
-        help_text = f"(env SETHUB_{name.upper()}; default {default!r})"
+        help_text = f"{field.description} (env SETHUB_{name.upper()}; default {default!r})"
         if _is_bool(annotation):
             parser.add_argument(
                 _flag(name),

@@ -155,6 +155,7 @@ class Subscriber:
     verify: str = "echo"
     deliver_status: int | list[int] = 202
     deliver_headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering a delivery
     verifications: list[dict[str, str]] = field(default_factory=list)
     deliveries: list[Received] = field(default_factory=list)
     path: str = "/callback"
@@ -179,6 +180,8 @@ class Subscriber:
 
     async def _post(self, request: web.Request) -> web.Response:
         body = await request.read()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.deliveries.append(
             Received(
                 headers=dict(request.headers),

@@ -1,0 +1,99 @@
+"""Running `sethub` as a real subprocess, the way an operator does."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+
+def sethub_command() -> list[str]:
+    """The installed console script next to this interpreter, else `python -m hub`."""
+    script = Path(sys.executable).parent / "sethub"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("sethub")
+    return [found] if found else [sys.executable, "-m", "hub"]
+
+
+def run_sethub(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*sethub_command(), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def create_token(db: Path, scope: str = "publish") -> str:
+    done = run_sethub("tokens", "create", "--db", str(db), "--scope", scope)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+@dataclass
+class HubProcess:
+    process: subprocess.Popen[str]
+    port: int
+    db: Path
+    log: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def terminate(self, timeout: float = 20.0) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+async def start_hub_process(db: Path, port: int, *flags: str) -> HubProcess:
+    log = db.with_suffix(f".{int(time.time() * 1000)}.log")
+    handle = log.open("w")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SETHUB_")}
+    process = subprocess.Popen(
+        [*sethub_command(), "serve", "--db", str(db), "--port", str(port), *flags],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    handle.close()
+    running = HubProcess(process, port, db, log)
+    await wait_healthy(running)
+    return running
+
+
+async def wait_healthy(running: HubProcess, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if running.process.poll() is not None:
+                raise AssertionError(f"sethub exited early:\n{running.output()}")
+            try:
+                async with session.get(f"{running.base}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"sethub did not become healthy:\n{running.output()}")
+
+
+def query(db: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
+    """Read the hub's database from outside, as an operator would with sqlite3."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
+        return conn.execute(sql, params).fetchall()
