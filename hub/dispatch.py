@@ -70,7 +70,7 @@ class Dispatcher(Worker[DueDelivery]):
     async def claim(self, limit: int) -> list[DueDelivery]:
         cap = self._settings.max_concurrent_per_subscription
         busy = [sid for sid, count in self._per_subscription.items() if count >= cap]
-        return await self._store.deliveries.claim_due(
+        claimed = await self._store.deliveries.claim_due(
             owner=self._owner,
             now=self._clock(),
             ttl=self._settings.claim_ttl,
@@ -78,17 +78,18 @@ class Dispatcher(Worker[DueDelivery]):
             per_subscription=cap,
             busy_subscriptions=busy,
         )
+        # Counted at claim time, not when the task starts, so the next claim already sees them.
+        for item in claimed:
+            sid = item.subscription_id
+            self._per_subscription[sid] = self._per_subscription.get(sid, 0) + 1
+            if sid not in self._gates:
+                self._gates[sid] = asyncio.Semaphore(cap)
+        return claimed
 
     async def handle(self, item: DueDelivery) -> None:
         sid = item.subscription_id
-        gate = self._gates.get(sid)
-        if gate is None:
-            gate = self._gates[sid] = asyncio.Semaphore(
-                self._settings.max_concurrent_per_subscription
-            )
-        self._per_subscription[sid] = self._per_subscription.get(sid, 0) + 1
         try:
-            async with gate:
+            async with self._gates[sid]:
                 await self._attempt(item)
         finally:
             remaining = self._per_subscription[sid] - 1

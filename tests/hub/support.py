@@ -156,6 +156,9 @@ class Subscriber:
     deliver_status: int | list[int] = 202
     deliver_headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering a delivery
+    verify_delay: float = 0.0  # seconds to wait before answering a verification
+    active: int = 0  # deliveries being answered right now
+    max_active: int = 0
     verifications: list[dict[str, str]] = field(default_factory=list)
     deliveries: list[Received] = field(default_factory=list)
     path: str = "/callback"
@@ -167,6 +170,8 @@ class Subscriber:
 
     async def _get(self, request: web.Request) -> web.Response:
         self.verifications.append(dict(request.query))
+        if self.verify_delay:
+            await asyncio.sleep(self.verify_delay)
         challenge = request.query.get("hub.challenge", "")
         if self.verify == "echo":
             return web.Response(text=challenge, content_type="application/octet-stream")
@@ -180,8 +185,6 @@ class Subscriber:
 
     async def _post(self, request: web.Request) -> web.Response:
         body = await request.read()
-        if self.delay:
-            await asyncio.sleep(self.delay)
         self.deliveries.append(
             Received(
                 headers=dict(request.headers),
@@ -191,6 +194,13 @@ class Subscriber:
                 at=time.time(),
             )
         )
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.active -= 1
         status = self.deliver_status
         if isinstance(status, list):
             status = status.pop(0) if len(status) > 1 else status[0]

@@ -1,0 +1,36 @@
+"""Retry timing: pure functions, no clock."""
+
+from __future__ import annotations
+
+from hub.retry import next_retry_delay, parse_retry_after
+
+SCHEDULE = [10.0, 60.0, 600.0]
+
+
+def test_schedule_then_budget_spent() -> None:
+    delays = [next_retry_delay(n, SCHEDULE, jitter=0.0, retry_after_max=100) for n in (1, 2, 3)]
+    assert delays == [10.0, 60.0, 600.0]
+    assert next_retry_delay(4, SCHEDULE, jitter=0.0, retry_after_max=100) is None
+    assert next_retry_delay(1, [], jitter=0.0, retry_after_max=100) is None
+
+
+def test_jitter_spreads_both_ways() -> None:
+    low = next_retry_delay(1, SCHEDULE, jitter=0.2, retry_after_max=0, rand=lambda: 0.0)
+    high = next_retry_delay(1, SCHEDULE, jitter=0.2, retry_after_max=0, rand=lambda: 1.0)
+    assert low == 8.0 and high == 12.0
+
+
+def test_retry_after_extends_but_never_shortens_and_is_capped() -> None:
+    kwargs = {"jitter": 0.0, "retry_after_max": 300.0}
+    assert next_retry_delay(1, SCHEDULE, retry_after=120, **kwargs) == 120
+    assert next_retry_delay(1, SCHEDULE, retry_after=1, **kwargs) == 10
+    assert next_retry_delay(1, SCHEDULE, retry_after=99999, **kwargs) == 300
+
+
+def test_parse_retry_after_forms() -> None:
+    assert parse_retry_after("120", now=0) == 120
+    assert parse_retry_after(None, now=0) is None
+    assert parse_retry_after("soon", now=0) is None
+    when = parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412400.0)
+    assert when == 80.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412500.0) == 0.0
