@@ -151,3 +151,35 @@ async def test_graceful_stop_then_restart_delivers_the_rest(tmp_path: Path) -> N
             assert running.terminate() == 0
         assert sub.server is not None
         await sub.server.close()
+
+
+async def test_request_answered_202_is_verified_after_a_crash(tmp_path: Path) -> None:
+    """A pending verification is durable: SIGKILL while it is under way, restart, it completes."""
+    db, port = tmp_path / "hub.db", free_port()
+    running = await start_hub_process(db, port, *FAST)
+    token = create_token(db)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"}
+    topic = f"{running.base}/topics/news"
+    sub = await start_subscriber(verify_delay=5.0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(topic, data=b"init", headers=headers) as response:
+                assert response.status == 202
+            form = {"hub.mode": "subscribe", "hub.topic": topic, "hub.callback": sub.callback}
+            async with session.post(f"{running.base}/hub", data=form) as response:
+                assert response.status == 202
+        await until(lambda: len(sub.verifications) == 1)
+        running.kill()
+        assert query(db, "SELECT COUNT(*) FROM subscriptions") == [(0,)]
+        sub.verify_delay = 0.0
+        running = await start_hub_process(db, port, *FAST)
+        await until(lambda: query(db, "SELECT COUNT(*) FROM subscriptions") == [(1,)])
+        assert len(sub.verifications) == 2
+        first, second = sub.verifications
+        assert first["hub.challenge"] != second["hub.challenge"]  # single-use challenges
+        assert query(db, "SELECT COUNT(*) FROM intents") == [(0,)]
+    finally:
+        if running.process.poll() is None:
+            assert running.terminate() == 0
+        assert sub.server is not None
+        await sub.server.close()
