@@ -98,7 +98,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[VERIFIER] = verifier
         app[DISPATCHER] = dispatcher
         app[SUBSCRIBING] = Subscribing(
-            store, topic_policy, policy, clock=clock, wake_verifier=verifier.wake
+            store, topic_policy, policy, settings, clock=clock, wake_verifier=verifier.wake
         )
         app[PUBLISHING] = Publishing(
             store,

@@ -178,6 +178,50 @@ class Settings(BaseSettings):
         gt=0,
         description="how long delivered and cancelled deliveries are kept, seconds",
     )
+    subscribe_rate: float = Field(
+        default=5.0,
+        ge=0,
+        description="subscription requests per second per client address (0: off)",
+    )
+    subscribe_rate_per_callback_host: float = Field(
+        default=2.0, ge=0, description="subscription requests per second per callback host (0: off)"
+    )
+    publish_rate: float = Field(
+        default=1000.0, ge=0, description="publish requests per second per token (0: off)"
+    )
+    rate_burst: int = Field(default=20, gt=0, description="requests allowed at once above a rate")
+    max_subscriptions_per_topic: int = Field(
+        default=200_000, gt=0, description="active subscriptions one topic may have"
+    )
+    max_subscriptions_per_callback_host: int = Field(
+        default=10_000, gt=0, description="active subscriptions one callback host may have"
+    )
+    max_form_parameters: int = Field(
+        default=32, gt=0, description="form parameters accepted in one hub request"
+    )
+    issuer: str | None = Field(
+        default=None, description="the SETs' iss claim (default: the public URL)"
+    )
+    keys_dir: Path = Field(
+        default=Path("sethub-keys"),
+        description="signing keys of the SETs (a key is generated here on first start)",
+    )
+    signing_algorithm: Literal["RS256", "ES256", "PS256", "EdDSA"] = Field(
+        default="RS256", description="algorithm of a key generated on first start"
+    )
+    signing_workers: int = Field(
+        default=0, ge=0, description="processes signing SETs off the event loop (0: one per CPU)"
+    )
+    event_namespace: str | None = Field(
+        default=None,
+        description="URI prefix of identity events that have no CAEP/RISC URI (default: built in)",
+    )
+    max_batch_events: int = Field(
+        default=100, gt=0, description="most identity events in one POST /events"
+    )
+    idempotency_window: float = Field(
+        default=24 * 3600.0, gt=0, description="how long a publish id is remembered, seconds"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info, warning or error"
     )
@@ -215,6 +259,10 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def set_issuer(self) -> str:
+        return self.issuer or self.base_url
 
     @property
     def hub_url(self) -> str:

@@ -8,37 +8,58 @@ dead-lettered and the subscription stays active (§7: later updates are still tr
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from enum import StrEnum
 
 from .config import Settings
 from .metrics import Metrics
 from .outbound import OutboundClient, OutboundError
 from .retry import next_retry_delay, parse_retry_after
-from .store import Attempt, DeliveryState, DueDelivery, Store
+from .store import Attempt, DeliveryState, DueDelivery, EventKind, Store
 from .websub import link_header, signature_header
 from .worker import Worker
 
-__all__ = ["Dispatcher", "Outcome", "classify"]
+__all__ = ["Dispatcher", "Outcome", "Renderer", "classify", "rejection_code"]
 
 log = logging.getLogger("sethub.dispatch")
 
 RESPONSE_READ_LIMIT = 4096  # §7: the response body is ignored; read a little for the logs
 
 
+# Renders an identity event into the subscription's own body (a signed SET).
+Renderer = Callable[[DueDelivery], Awaitable[bytes]]
+
+
 class Outcome(StrEnum):
     DELIVERED = "delivered"
     GONE = "gone"
+    REJECTED = "rejected"  # RFC 8935 §2.3: the receiver refused this SET for good
     FAILED = "failed"
     UNREACHABLE = "unreachable"
 
 
-def classify(status: int) -> Outcome:
+def rejection_code(status: int, content_type: str, body: bytes) -> str | None:
+    """The RFC 8935 `err` of a 400 answer to a SET delivery, or None if it is not one."""
+    if status != 400 or not content_type.startswith("application/json"):
+        return None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    err = document.get("err") if isinstance(document, dict) else None
+    return err if isinstance(err, str) and err else None
+
+
+def classify(status: int, *, rejected: bool = False) -> Outcome:
     if 200 <= status < 300:
         return Outcome.DELIVERED
     if status == 410:
         return Outcome.GONE
+    if rejected:
+        return Outcome.REJECTED
     return Outcome.FAILED
 
 
@@ -54,10 +75,12 @@ class Dispatcher(Worker[DueDelivery]):
         *,
         owner: str,
         clock: Callable[[], float],
+        renderer: Renderer | None = None,
     ) -> None:
         super().__init__(
             capacity=settings.max_concurrent_deliveries, poll_interval=settings.poll_interval
         )
+        self._renderer = renderer
         self._store = store
         self._client = client
         self._settings = settings
@@ -104,16 +127,29 @@ class Dispatcher(Worker[DueDelivery]):
             "Content-Type": item.content_type,
             "Link": link_header(self._settings.hub_url, item.topic),
         }
+        if item.kind is EventKind.IDENTITY:
+            headers["Accept"] = "application/json"  # RFC 8935 §2.1
         if item.secret:
             headers["X-Hub-Signature"] = signature_header(
                 item.secret, item.body, self._settings.signature_algorithm
             )
         return headers
 
+    async def _render(self, item: DueDelivery) -> DueDelivery:
+        """First attempt of an identity event: sign the subscription's SET and keep it."""
+        if self._renderer is None:
+            raise RuntimeError("an identity event is due but the hub has no SET renderer")
+        body = await self._renderer(item)
+        await self._store.deliveries.store_rendered(item.id, body)
+        return replace(item, body=body, rendered=True)
+
     async def _attempt(self, item: DueDelivery) -> None:
+        if not item.rendered:
+            item = await self._render(item)
         started = self._clock()
         status: int | None = None
         retry_after: float | None = None
+        rejection: str | None = None
         try:
             response = await self._client.request(
                 "POST",
@@ -127,8 +163,13 @@ class Dispatcher(Worker[DueDelivery]):
             outcome, error = Outcome.UNREACHABLE, f"{exc.kind}: {exc}"
         else:
             status = response.status
-            outcome = classify(status)
+            if item.kind is EventKind.IDENTITY:
+                content_type = response.headers.get("Content-Type", "")
+                rejection = rejection_code(status, content_type, response.body)
+            outcome = classify(status, rejected=rejection is not None)
             error = None if outcome is Outcome.DELIVERED else f"HTTP {status}"
+            if rejection is not None:
+                error = f"HTTP 400 {rejection}"
             retry_after = parse_retry_after(response.headers.get("Retry-After"), now=started)
         finished = self._clock()
         attempt = Attempt(
@@ -140,10 +181,15 @@ class Dispatcher(Worker[DueDelivery]):
         )
         self._metrics.deliveries.labels(outcome=str(outcome)).inc()
         self._metrics.attempt_duration.observe(attempt.duration)
-        await self._settle(item, attempt, outcome, retry_after)
+        await self._settle(item, attempt, outcome, retry_after, rejection)
 
     async def _settle(
-        self, item: DueDelivery, attempt: Attempt, outcome: Outcome, retry_after: float | None
+        self,
+        item: DueDelivery,
+        attempt: Attempt,
+        outcome: Outcome,
+        retry_after: float | None,
+        rejection: str | None,
     ) -> None:
         deliveries = self._store.deliveries
         now = attempt.started_at + attempt.duration
@@ -155,6 +201,12 @@ class Dispatcher(Worker[DueDelivery]):
             await deliveries.settle(item.id, attempt, state=DeliveryState.CANCELLED)
             await self._store.subscriptions.remove_by_id(item.subscription_id, now=now)
             log.info("subscription %s ended by 410 from %s", item.subscription_id, item.callback)
+            return
+        if outcome is Outcome.REJECTED:
+            await deliveries.settle(item.id, attempt, state=DeliveryState.DEAD, rejection=rejection)
+            log.warning(
+                "delivery %s rejected by %s: %s (not retried)", item.id, item.callback, rejection
+            )
             return
         settings = self._settings
         delay = next_retry_delay(

@@ -8,6 +8,7 @@
     │   ├── InvalidTopic          hub.topic / hub.url is not an absolute http(s) URL
     │   ├── InvalidLease          hub.lease_seconds is not a positive integer
     │   ├── SecretTooLong         hub.secret is 200 bytes or more (WebSub §5.1)
+    │   ├── InvalidParameter      another parameter has a value the hub cannot use
     │   └── InvalidBody           a request body that cannot be parsed
     ├── Unauthorized (401)        no or unknown bearer token
     ├── Forbidden (403)
@@ -16,6 +17,7 @@
     ├── NotFound (404)
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
+    ├── TooManyRequests (429)     a rate limit or a cap was reached; carries Retry-After
     └── StoreUnavailable (503)    the database cannot take writes now (locked, disk full)
 
 Handlers raise these; `error_middleware` renders them as text/plain for WebSub endpoints and as a
@@ -42,12 +44,14 @@ __all__ = [
     "InvalidCallback",
     "InvalidLease",
     "InvalidMode",
+    "InvalidParameter",
     "InvalidTopic",
     "MissingParameter",
     "NotFound",
     "PayloadTooLarge",
     "SecretTooLong",
     "StoreUnavailable",
+    "TooManyRequests",
     "TopicNotAllowed",
     "Unauthorized",
     "UnsupportedMediaType",
@@ -102,6 +106,10 @@ class SecretTooLong(BadRequest):
     code = "secret_too_long"
 
 
+class InvalidParameter(BadRequest):
+    code = "invalid_parameter"
+
+
 class InvalidBody(BadRequest):
     code = "invalid_body"
 
@@ -140,6 +148,18 @@ class PayloadTooLarge(HubError):
 class UnsupportedMediaType(HubError):
     status = 415
     code = "unsupported_media_type"
+
+
+class TooManyRequests(HubError):
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class StoreUnavailable(HubError):

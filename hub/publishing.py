@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from .config import Settings
 from .errors import BadRequest, TopicNotAllowed
+from .limits import RateLimiter
 from .metrics import Metrics
 from .outbound import OutboundClient, OutboundError
 from .policy import TopicPolicy
@@ -45,6 +46,13 @@ class Publishing:
         self._metrics = metrics
         self._clock = clock
         self._wake = wake_dispatcher
+        self._rate = RateLimiter(
+            rate=settings.publish_rate, burst=settings.rate_burst, what="publish requests"
+        )
+
+    def admit(self, publisher: str) -> None:
+        """Rate-limit one publish request of `publisher` (a token, or an address)."""
+        self._rate.check(publisher)
 
     async def _distribute(self, topic_url: str, content_type: str, body: bytes) -> PublishedEvent:
         event = await self._store.deliveries.publish(

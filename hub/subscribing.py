@@ -1,16 +1,21 @@
-"""Accepting subscription requests (WebSub §5.1): policy checks, then a durable intent."""
+"""Accepting subscription requests (WebSub §5.1): limits and policy, then a durable intent."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from .errors import TopicNotAllowed
+from .config import Settings
+from .errors import TooManyRequests, TopicNotAllowed
+from .limits import RateLimiter
 from .outbound import DestinationPolicy
 from .policy import TopicPolicy, check_callback
 from .store import IntentMode, Store
+from .store.subscriptions import callback_host
 from .websub import SubscriptionRequest
 
 __all__ = ["Subscribing"]
+
+CAP_RETRY_AFTER_SECONDS = 3600
 
 
 class Subscribing:
@@ -19,6 +24,7 @@ class Subscribing:
         store: Store,
         topics: TopicPolicy,
         destinations: DestinationPolicy,
+        settings: Settings,
         *,
         clock: Callable[[], float],
         wake_verifier: Callable[[], None],
@@ -26,16 +32,30 @@ class Subscribing:
         self._store = store
         self._topics = topics
         self._destinations = destinations
+        self._settings = settings
         self._clock = clock
         self._wake = wake_verifier
+        self._per_client = RateLimiter(
+            rate=settings.subscribe_rate,
+            burst=settings.rate_burst,
+            what="subscription requests from this address",
+        )
+        self._per_host = RateLimiter(
+            rate=settings.subscribe_rate_per_callback_host,
+            burst=settings.rate_burst,
+            what="subscription requests for this callback host",
+        )
 
-    async def request(self, request: SubscriptionRequest) -> None:
+    async def request(self, request: SubscriptionRequest, *, client: str) -> None:
         """Store the request for verification; raise a named error if it is refused now.
 
         A topic refused by policy is answered 403 and, as §5.2 requires, the callback is also sent
         a `hub.mode=denied` notice. Unsubscribing is never refused for the topic's sake: the
         subscription may predate a policy change.
         """
+        host = callback_host(request.callback)
+        self._per_client.check(client)
+        self._per_host.check(host)
         await check_callback(request.callback, self._destinations)
         if request.mode is IntentMode.SUBSCRIBE:
             try:
@@ -50,6 +70,7 @@ class Subscribing:
                 )
                 self._wake()
                 raise
+            await self._check_caps(request, host)
         await self._store.intents.add(
             mode=request.mode,
             topic=request.topic,
@@ -59,3 +80,23 @@ class Subscribing:
             now=self._clock(),
         )
         self._wake()
+
+    async def _check_caps(self, request: SubscriptionRequest, host: str) -> None:
+        """A new subscription may not push its topic or callback host over their caps."""
+        subscriptions, now = self._store.subscriptions, self._clock()
+        if await subscriptions.get(topic=request.topic, callback=request.callback) is not None:
+            return  # a renewal adds nothing
+        settings = self._settings
+        if await subscriptions.count_for(now=now, topic=request.topic) >= (
+            settings.max_subscriptions_per_topic
+        ):
+            raise TooManyRequests(
+                "this topic has reached its subscription limit", retry_after=CAP_RETRY_AFTER_SECONDS
+            )
+        if await subscriptions.count_for(now=now, host=host) >= (
+            settings.max_subscriptions_per_callback_host
+        ):
+            raise TooManyRequests(
+                "this callback host has reached its subscription limit",
+                retry_after=CAP_RETRY_AFTER_SECONDS,
+            )

@@ -18,6 +18,7 @@ from .errors import (
     InvalidCallback,
     InvalidLease,
     InvalidMode,
+    InvalidParameter,
     InvalidTopic,
     MissingParameter,
     SecretTooLong,
@@ -25,6 +26,8 @@ from .errors import (
 from .store import IntentMode
 
 __all__ = [
+    "AUDIENCE_PARAMETER",
+    "EVENTS_PARAMETER",
     "MAX_SECRET_BYTES",
     "MAX_URL_LENGTH",
     "PublishRequest",
@@ -39,6 +42,8 @@ __all__ = [
 
 MAX_SECRET_BYTES = 200  # §5.1: hub.secret MUST be less than 200 bytes
 MAX_URL_LENGTH = 2048
+AUDIENCE_PARAMETER = "sethub.audience"
+EVENTS_PARAMETER = "sethub.events"
 _UNRESERVED_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
@@ -50,6 +55,9 @@ class SubscriptionRequest:
     callback: str
     lease_seconds: int | None
     secret: bytes | None
+    # sethub's extensions for identity topics (see README): the SET audience, an event filter.
+    audience: str | None = None
+    events: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -139,8 +147,23 @@ def parse_hub_request(form: MultiDictProxy[str]) -> SubscriptionRequest | Publis
                 raise SecretTooLong(
                     f"hub.secret must be less than {MAX_SECRET_BYTES} bytes (WebSub 5.1)"
                 )
+    audience = _single(form, AUDIENCE_PARAMETER, required=False)
+    if audience is not None and (len(audience) > MAX_URL_LENGTH or not audience.strip()):
+        raise InvalidParameter(f"{AUDIENCE_PARAMETER} must be 1 to {MAX_URL_LENGTH} characters")
+    events = _single(form, EVENTS_PARAMETER, required=False)
+    names = (
+        tuple(dict.fromkeys(n.strip() for n in events.split(",") if n.strip())) if events else None
+    )
+    if events is not None and not names:
+        raise InvalidParameter(f"{EVENTS_PARAMETER} must name at least one event type")
     return SubscriptionRequest(
-        mode=IntentMode(mode), topic=topic, callback=callback, lease_seconds=lease, secret=secret
+        mode=IntentMode(mode),
+        topic=topic,
+        callback=callback,
+        lease_seconds=lease,
+        secret=secret,
+        audience=audience,
+        events=names,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..auth import authenticate
-from ..errors import UnsupportedMediaType
+from ..errors import PayloadTooLarge, UnsupportedMediaType
 from ..state import PUBLISHING, SETTINGS, STORE, SUBSCRIBING
 from ..websub import PublishRequest, parse_hub_request
 
@@ -24,11 +24,13 @@ async def hub_request(request: web.Request) -> web.Response:
     if request.content_type not in FORM_TYPES:
         raise UnsupportedMediaType("the hub takes application/x-www-form-urlencoded requests")
     form = await request.post()
+    if len(form) > request.app[SETTINGS].max_form_parameters:
+        raise PayloadTooLarge("too many form parameters")
     parsed = parse_hub_request(form)  # type: ignore[arg-type]
     if isinstance(parsed, PublishRequest):
         await _publish(request, parsed)
     else:
-        await request.app[SUBSCRIBING].request(parsed)
+        await request.app[SUBSCRIBING].request(parsed, client=request.remote or "unknown")
     return accepted()
 
 
@@ -36,8 +38,11 @@ async def _publish(request: web.Request, parsed: PublishRequest) -> None:
     """Pings need a publish token unless --open-publish; hub-owned topics always need one."""
     settings = request.app[SETTINGS]
     authorization = request.headers.get("Authorization")
-    authenticated = False
+    publishing = request.app[PUBLISHING]
     if authorization is not None or not settings.open_publish:
-        await authenticate(request.app[STORE], authorization, action="publish")
-        authenticated = True
-    await request.app[PUBLISHING].ping(parsed.topics, may_publish_own=authenticated)
+        token = await authenticate(request.app[STORE], authorization, action="publish")
+        publishing.admit(f"token:{token.id}")
+        await publishing.ping(parsed.topics, may_publish_own=True)
+    else:
+        publishing.admit(f"client:{request.remote}")
+        await publishing.ping(parsed.topics, may_publish_own=False)

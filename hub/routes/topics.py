@@ -52,9 +52,10 @@ async def get_topic(request: web.Request) -> web.Response:
 async def post_topic(request: web.Request) -> web.Response:
     """A publisher (bearer token) posts the topic's new content; it is stored and distributed."""
     name = _name(request)
-    await authenticate(
+    token = await authenticate(
         request.app[STORE], request.headers.get("Authorization"), action="publish", topic=name
     )
+    request.app[PUBLISHING].admit(f"token:{token.id}")
     body = await request.read()
     if not body:
         raise BadRequest("the request body is the topic's new content and must not be empty")

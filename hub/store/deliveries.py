@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import astuple, dataclass
+
+import aiosqlite
 
 from .database import Database
-from .records import DeliveryState, DueDelivery, PublishedEvent
+from .records import DeliveryState, DueDelivery, EventKind, NewEvent, PublishedEvent
 from .subscriptions import cancel_pending
 
 __all__ = ["Attempt", "Deliveries"]
@@ -24,6 +26,25 @@ class Attempt:
     error: str | None = None
 
 
+async def _remembered(
+    conn: aiosqlite.Connection, key: str, since: float
+) -> list[list[object]] | None:
+    cursor = await conn.execute(
+        "SELECT response FROM idempotency_keys WHERE key = ? AND created_at > ?", (key, since)
+    )
+    row = await cursor.fetchone()
+    return None if row is None else json.loads(row["response"])
+
+
+async def _remember(
+    conn: aiosqlite.Connection, key: str, published: list[PublishedEvent], now: float
+) -> None:
+    await conn.execute(
+        "INSERT OR REPLACE INTO idempotency_keys (key, response, created_at) VALUES (?, ?, ?)",
+        (key, json.dumps([astuple(p) for p in published]), now),
+    )
+
+
 class Deliveries:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -31,24 +52,70 @@ class Deliveries:
     async def publish(
         self, *, topic: str, content_type: str, body: bytes, now: float
     ) -> PublishedEvent:
-        """Store the event and one delivery per active subscription in ONE transaction.
+        """Store one content event and its deliveries (see `publish_batch`)."""
+        published, _ = await self.publish_batch(
+            [NewEvent(topic=topic, content_type=content_type, body=body)], now=now
+        )
+        return published[0]
 
-        Two statements whatever the number of subscribers: the fan-out is an INSERT ... SELECT.
+    async def publish_batch(
+        self,
+        events: Sequence[NewEvent],
+        *,
+        now: float,
+        idempotency_key: str | None = None,
+        idempotency_window: float = 0.0,
+    ) -> tuple[list[PublishedEvent], bool]:
+        """Store events and one delivery per matching active subscription in ONE transaction.
+
+        Two statements per event whatever the number of subscribers: the fan-out is an
+        INSERT ... SELECT. A key seen within the window (the request's, or an event's own) writes
+        nothing and answers what the first request got; the flag says the whole answer is a replay.
         """
+        since = now - idempotency_window
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "INSERT INTO events (topic, content_type, body, created_at) VALUES (?, ?, ?, ?) "
-                "RETURNING id",
-                (topic, content_type, body, now),
-            )
-            (event_id,) = await cursor.fetchone()
-            cursor = await conn.execute(
-                "INSERT INTO deliveries "
-                "(event_id, subscription_id, next_attempt_at, created_at, updated_at) "
-                "SELECT ?, id, ?, ?, ? FROM subscriptions WHERE topic = ? AND expires_at > ?",
-                (event_id, now, now, now, topic, now),
-            )
-            return PublishedEvent(id=event_id, topic=topic, deliveries=cursor.rowcount)
+            if idempotency_key is not None:
+                replay = await _remembered(conn, idempotency_key, since)
+                if replay is not None:
+                    return [PublishedEvent(*item) for item in replay], True
+            published: list[PublishedEvent] = []
+            replays = 0
+            for event in events:
+                seen = None
+                if event.idempotency_key is not None:
+                    seen = await _remembered(conn, event.idempotency_key, since)
+                if seen is not None:
+                    published.append(PublishedEvent(*seen[0]))
+                    replays += 1
+                    continue
+                first = await self._insert(conn, event, now)
+                published.append(first)
+                if event.idempotency_key is not None:
+                    await _remember(conn, event.idempotency_key, [first], now)
+            if idempotency_key is not None:
+                await _remember(conn, idempotency_key, published, now)
+            return published, replays == len(events)
+
+    async def _insert(
+        self, conn: aiosqlite.Connection, event: NewEvent, now: float
+    ) -> PublishedEvent:
+        cursor = await conn.execute(
+            "INSERT INTO events (topic, kind, event_type, content_type, body, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (event.topic, str(event.kind), event.event_type, event.content_type, event.body, now),
+        )
+        (event_id,) = await cursor.fetchone()
+        cursor = await conn.execute(
+            "INSERT INTO deliveries "
+            "(event_id, subscription_id, next_attempt_at, created_at, updated_at) "
+            "SELECT ?, id, ?, ?, ? FROM subscriptions WHERE topic = ? AND expires_at > ?"
+            " AND (? IS NULL OR event_types IS NULL"
+            "  OR EXISTS (SELECT 1 FROM json_each(subscriptions.event_types) WHERE value = ?))",
+            (event_id, now, now, now, event.topic, now, event.event_type, event.event_type),
+        )
+        return PublishedEvent(
+            id=event_id, topic=event.topic, deliveries=cursor.rowcount, txn=event.txn
+        )
 
     async def claim_due(
         self,
@@ -90,7 +157,8 @@ class Deliveries:
                 return []
             cursor = await conn.execute(
                 "SELECT d.id, d.event_id, d.subscription_id, d.attempts, s.topic, s.callback,"
-                " s.secret, s.expires_at, e.content_type, e.created_at,"
+                " s.secret, s.expires_at, s.audience, e.content_type, e.created_at, e.kind,"
+                " d.body IS NOT NULL OR e.kind = 'content' AS rendered,"
                 " COALESCE(d.body, e.body) AS body "
                 "FROM deliveries d JOIN events e ON e.id = d.event_id "
                 "LEFT JOIN subscriptions s ON s.id = d.subscription_id "
@@ -114,6 +182,9 @@ class Deliveries:
                         content_type=row["content_type"],
                         body=row["body"],
                         event_created_at=row["created_at"],
+                        kind=EventKind(row["kind"]),
+                        rendered=bool(row["rendered"]),
+                        audience=row["audience"],
                     )
                 )
             return due
@@ -125,6 +196,7 @@ class Deliveries:
         *,
         state: DeliveryState,
         next_attempt_at: float | None = None,
+        rejection: str | None = None,
     ) -> None:
         """Record an attempt and the delivery's new state in one durable write.
 
@@ -134,13 +206,14 @@ class Deliveries:
             cursor = await conn.execute(
                 "UPDATE deliveries SET attempts = attempts + 1, state = ?,"
                 " next_attempt_at = COALESCE(?, next_attempt_at), claimed_by = NULL,"
-                " claim_expires = NULL, last_status = ?, last_error = ?, updated_at = ? "
-                "WHERE id = ? RETURNING attempts",
+                " claim_expires = NULL, last_status = ?, last_error = ?, rejection = ?,"
+                " updated_at = ? WHERE id = ? RETURNING attempts",
                 (
                     str(state),
                     next_attempt_at,
                     attempt.status,
                     attempt.error,
+                    rejection,
                     attempt.started_at + attempt.duration,
                     delivery_id,
                 ),
@@ -161,6 +234,13 @@ class Deliveries:
                     attempt.error,
                     attempt.outcome,
                 ),
+            )
+
+    async def store_rendered(self, delivery_id: int, body: bytes) -> None:
+        """Keep the subscription's own rendering (a signed SET) so every retry resends it."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE deliveries SET body = ? WHERE id = ? AND body IS NULL", (body, delivery_id)
             )
 
     async def release_claims(self) -> None:
@@ -199,4 +279,5 @@ class Deliveries:
                 "(SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
                 (older_than,),
             )
+            await conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (older_than,))
             return removed

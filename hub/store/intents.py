@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .database import Database
 from .records import Intent, IntentMode
+from .subscriptions import decode_types, encode_types
 
 __all__ = ["Intents"]
 
@@ -22,6 +23,8 @@ class Intents:
         secret: bytes | None = None,
         lease_seconds: int | None = None,
         reason: str | None = None,
+        audience: str | None = None,
+        event_types: tuple[str, ...] | None = None,
     ) -> int:
         async with self._db.transaction() as conn:
             if mode is not IntentMode.DENIED:
@@ -33,8 +36,20 @@ class Intents:
                 )
             cursor = await conn.execute(
                 "INSERT INTO intents (mode, topic, callback, secret, lease_seconds, reason, "
-                "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (str(mode), topic, callback, secret, lease_seconds, reason, now, now),
+                "audience, event_types, next_attempt_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    str(mode),
+                    topic,
+                    callback,
+                    secret,
+                    lease_seconds,
+                    reason,
+                    audience,
+                    encode_types(event_types),
+                    now,
+                    now,
+                ),
             )
             (intent_id,) = await cursor.fetchone()
             return int(intent_id)
@@ -47,7 +62,8 @@ class Intents:
                 " SELECT id FROM intents WHERE next_attempt_at <= ?"
                 " AND (claim_expires IS NULL OR claim_expires <= ?)"
                 " ORDER BY next_attempt_at, id LIMIT ?) "
-                "RETURNING id, mode, topic, callback, secret, lease_seconds, reason, attempts",
+                "RETURNING id, mode, topic, callback, secret, lease_seconds, reason, attempts,"
+                " audience, event_types",
                 (owner, now + ttl, now, now, limit),
             )
             rows = await cursor.fetchall()
@@ -61,6 +77,8 @@ class Intents:
                 lease_seconds=row["lease_seconds"],
                 reason=row["reason"],
                 attempts=row["attempts"],
+                audience=row["audience"],
+                event_types=decode_types(row["event_types"]),
             )
             for row in sorted(rows, key=lambda r: r["id"])
         ]

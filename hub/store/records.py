@@ -8,8 +8,10 @@ from enum import StrEnum
 __all__ = [
     "DeliveryState",
     "DueDelivery",
+    "EventKind",
     "Intent",
     "IntentMode",
+    "NewEvent",
     "PublishedEvent",
     "Subscription",
     "Token",
@@ -39,6 +41,8 @@ class Subscription:
     lease_seconds: int
     expires_at: float
     created_at: float
+    audience: str | None = None
+    event_types: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +57,22 @@ class Intent:
     lease_seconds: int | None
     reason: str | None
     attempts: int
+    audience: str | None = None
+    event_types: tuple[str, ...] | None = None
+
+
+class EventKind(StrEnum):
+    CONTENT = "content"  # the body goes out as is (WebSub fat ping)
+    IDENTITY = "identity"  # rendered into a SET per subscription
 
 
 @dataclass(frozen=True, slots=True)
 class DueDelivery:
-    """Everything the dispatcher needs to make one delivery attempt."""
+    """Everything the dispatcher needs to make one delivery attempt.
+
+    `rendered` is False for an identity event's first attempt: `body` is then the event JSON and
+    the dispatcher must render, store and send the subscription's own SET.
+    """
 
     id: int
     event_id: int
@@ -69,6 +84,22 @@ class DueDelivery:
     content_type: str
     body: bytes
     event_created_at: float
+    kind: EventKind = EventKind.CONTENT
+    rendered: bool = True
+    audience: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to store: content for every subscriber, or an identity event to render per one."""
+
+    topic: str
+    content_type: str
+    body: bytes
+    kind: EventKind = EventKind.CONTENT
+    event_type: str | None = None  # the event-type URI subscriptions may filter on
+    txn: str | None = None
+    idempotency_key: str | None = None  # the same key within the window publishes nothing new
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +107,7 @@ class PublishedEvent:
     id: int
     topic: str
     deliveries: int
+    txn: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

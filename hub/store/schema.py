@@ -15,10 +15,14 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at    REAL    NOT NULL,
         created_at    REAL    NOT NULL,
         updated_at    REAL    NOT NULL,
+        callback_host TEXT    NOT NULL, -- for per-host caps
+        audience      TEXT,             -- the SET aud for identity topics (NULL: callback origin)
+        event_types   TEXT,             -- JSON array of event-type URIs (NULL: every event)
         UNIQUE (topic, callback)
     );
     CREATE INDEX subscriptions_by_topic ON subscriptions (topic, expires_at);
     CREATE INDEX subscriptions_by_expiry ON subscriptions (expires_at);
+    CREATE INDEX subscriptions_by_host ON subscriptions (callback_host, expires_at);
 
     CREATE TABLE intents (
         id              INTEGER PRIMARY KEY,
@@ -28,6 +32,8 @@ MIGRATIONS: tuple[str, ...] = (
         secret          BLOB,
         lease_seconds   INTEGER,
         reason          TEXT,
+        audience        TEXT,
+        event_types     TEXT,
         attempts        INTEGER NOT NULL DEFAULT 0,
         next_attempt_at REAL    NOT NULL,
         claimed_by      TEXT,
@@ -44,12 +50,23 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at   REAL NOT NULL
     );
 
+    -- kind 'content': body goes out as is. kind 'identity': body is the validated identity
+    -- event as JSON, rendered into one signed SET per subscription at its first attempt.
     CREATE TABLE events (
         id           INTEGER PRIMARY KEY,
         topic        TEXT NOT NULL,
+        kind         TEXT NOT NULL DEFAULT 'content',
+        event_type   TEXT,
         content_type TEXT NOT NULL,
         body         BLOB NOT NULL,
         created_at   REAL NOT NULL
+    );
+
+    -- Answers to publish requests that carried an idempotency key, replayed within the window.
+    CREATE TABLE idempotency_keys (
+        key        TEXT PRIMARY KEY,
+        response   TEXT NOT NULL,
+        created_at REAL NOT NULL
     );
 
     -- body is NULL when the event's body goes out as is. A per-subscription rendering (a SET
@@ -65,6 +82,7 @@ MIGRATIONS: tuple[str, ...] = (
         claim_expires   REAL,
         last_status     INTEGER,
         last_error      TEXT,
+        rejection       TEXT,           -- RFC 8935 err code of a permanent rejection
         body            BLOB,
         created_at      REAL    NOT NULL,
         updated_at      REAL    NOT NULL

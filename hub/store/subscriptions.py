@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import json
+from urllib.parse import urlsplit
+
 import aiosqlite
 
 from .database import Database
 from .records import DeliveryState, Subscription
 
-__all__ = ["Subscriptions"]
+__all__ = ["Subscriptions", "callback_host", "decode_types", "encode_types"]
 
-_COLUMNS = "id, topic, callback, secret, lease_seconds, expires_at, created_at"
+_COLUMNS = (
+    "id, topic, callback, secret, lease_seconds, expires_at, created_at, audience, event_types"
+)
+
+
+def callback_host(callback: str) -> str:
+    return (urlsplit(callback).hostname or "").lower()
+
+
+def encode_types(event_types: tuple[str, ...] | None) -> str | None:
+    return None if event_types is None else json.dumps(list(event_types))
+
+
+def decode_types(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(json.loads(value))
 
 
 def _row(row: aiosqlite.Row) -> Subscription:
@@ -21,6 +38,8 @@ def _row(row: aiosqlite.Row) -> Subscription:
         lease_seconds=row["lease_seconds"],
         expires_at=row["expires_at"],
         created_at=row["created_at"],
+        audience=row["audience"],
+        event_types=decode_types(row["event_types"]),
     )
 
 
@@ -38,7 +57,15 @@ class Subscriptions:
         self._db = db
 
     async def activate(
-        self, *, topic: str, callback: str, secret: bytes | None, lease_seconds: int, now: float
+        self,
+        *,
+        topic: str,
+        callback: str,
+        secret: bytes | None,
+        lease_seconds: int,
+        now: float,
+        audience: str | None = None,
+        event_types: tuple[str, ...] | None = None,
     ) -> Subscription:
         """Create or replace the (topic, callback) subscription after a verified subscribe.
 
@@ -47,13 +74,25 @@ class Subscriptions:
         """
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
-                "INSERT INTO subscriptions "
-                "(topic, callback, secret, lease_seconds, expires_at, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "INSERT INTO subscriptions (topic, callback, secret, lease_seconds, expires_at,"
+                " created_at, updated_at, audience, event_types, callback_host) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (topic, callback) DO UPDATE SET secret = excluded.secret, "
                 "lease_seconds = excluded.lease_seconds, expires_at = excluded.expires_at, "
-                f"updated_at = excluded.updated_at RETURNING {_COLUMNS}",
-                (topic, callback, secret, lease_seconds, now + lease_seconds, now, now),
+                "updated_at = excluded.updated_at, audience = excluded.audience, "
+                f"event_types = excluded.event_types RETURNING {_COLUMNS}",
+                (
+                    topic,
+                    callback,
+                    secret,
+                    lease_seconds,
+                    now + lease_seconds,
+                    now,
+                    now,
+                    audience,
+                    encode_types(event_types),
+                    callback_host(callback),
+                ),
             )
             row = await cursor.fetchone()
             return _row(row)
@@ -103,6 +142,19 @@ class Subscriptions:
         async with self._db.reading() as conn:
             cursor = await conn.execute(
                 "SELECT COUNT(*) FROM subscriptions WHERE expires_at > ?", (now,)
+            )
+            (count,) = await cursor.fetchone()
+            return int(count)
+
+    async def count_for(
+        self, *, now: float, topic: str | None = None, host: str | None = None
+    ) -> int:
+        """Active subscriptions of a topic, or of a callback host."""
+        column, value = ("topic", topic) if topic is not None else ("callback_host", host)
+        async with self._db.reading() as conn:
+            cursor = await conn.execute(
+                f"SELECT COUNT(*) FROM subscriptions WHERE {column} = ? AND expires_at > ?",
+                (value, now),
             )
             (count,) = await cursor.fetchone()
             return int(count)

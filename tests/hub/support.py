@@ -59,6 +59,8 @@ def test_settings(db: Path, port: int, **overrides: Any) -> Settings:
         "fetch_timeout": 2.0,
         "shutdown_timeout": 1.0,
         "lease_min": 1,
+        "subscribe_rate": 0,  # tests burst subscriptions; test_limits turns the limits on
+        "subscribe_rate_per_callback_host": 0,
     }
     values.update(overrides)
     return Settings.model_validate(values)
