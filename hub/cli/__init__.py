@@ -6,11 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import serve, tokens
+from . import deliveries, serve, tokens
 
 __all__ = ["main"]
 
-SUBCOMMANDS = (serve, tokens)
+SUBCOMMANDS = (serve, tokens, deliveries)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -243,6 +243,33 @@ class Deliveries:
                 "UPDATE deliveries SET body = ? WHERE id = ? AND body IS NULL", (body, delivery_id)
             )
 
+    async def listing(self, *, state: DeliveryState, limit: int = 100) -> list[dict[str, object]]:
+        """Deliveries in a state, newest first, for operators (no bodies, no secrets)."""
+        async with self._db.reading() as conn:
+            cursor = await conn.execute(
+                "SELECT d.id, d.event_id, d.subscription_id, d.state, d.attempts, d.last_status,"
+                " d.last_error, d.rejection, d.updated_at, s.callback, e.topic "
+                "FROM deliveries d JOIN events e ON e.id = d.event_id "
+                "LEFT JOIN subscriptions s ON s.id = d.subscription_id "
+                "WHERE d.state = ? ORDER BY d.updated_at DESC, d.id DESC LIMIT ?",
+                (str(state), limit),
+            )
+            return [dict(row) for row in await cursor.fetchall()]
+
+    async def requeue(self, ids: Sequence[int] | None, *, now: float) -> int:
+        """Give dead deliveries a fresh retry budget (all of them when `ids` is None)."""
+        query = (
+            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?,"
+            " claimed_by = NULL, claim_expires = NULL, updated_at = ? WHERE state = 'dead'"
+        )
+        params: tuple[object, ...] = (now, now)
+        if ids is not None:
+            query += " AND id IN (SELECT value FROM json_each(?))"
+            params += (json.dumps(list(ids)),)
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(query, params)
+            return cursor.rowcount
+
     async def release_claims(self) -> None:
         """Single-node start-up: claims left by a killed process are released at once."""
         async with self._db.transaction() as conn:

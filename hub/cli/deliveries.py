@@ -1,0 +1,73 @@
+"""`sethub deliveries list|retry`: inspect and re-queue dead-lettered deliveries.
+
+Works on the database file directly; a running hub picks re-queued deliveries up at its next poll.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..store import DeliveryState, StoreOpenError, open_store
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("deliveries", help="inspect and re-queue deliveries")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="list deliveries in a state (JSON lines)")
+    listing.add_argument("--db", type=Path, default=Path("sethub.db"))
+    listing.add_argument("--state", choices=[str(s) for s in DeliveryState], default="dead")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(func=run_list)
+    retry = actions.add_parser("retry", help="re-queue dead deliveries with a fresh budget")
+    retry.add_argument("--db", type=Path, default=Path("sethub.db"))
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", nargs="*", type=int, default=[], metavar="ID")
+    which.add_argument("--all", action="store_true", help="every dead delivery")
+    retry.set_defaults(func=run_retry)
+
+
+async def _list(db: Path, state: str, limit: int) -> list[dict[str, object]]:
+    store = await open_store(db)
+    try:
+        return await store.deliveries.listing(state=DeliveryState(state), limit=limit)
+    finally:
+        await store.close()
+
+
+async def _retry(db: Path, ids: list[int] | None) -> int:
+    store = await open_store(db)
+    try:
+        return await store.deliveries.requeue(ids, now=time.time())
+    finally:
+        await store.close()
+
+
+def run_list(args: argparse.Namespace) -> int:
+    try:
+        rows = asyncio.run(_list(args.db, args.state, args.limit))
+    except StoreOpenError as exc:
+        print(f"sethub: {exc}", file=sys.stderr)
+        return 1
+    for row in rows:
+        print(json.dumps(row))
+    return 0
+
+
+def run_retry(args: argparse.Namespace) -> int:
+    if not args.all and not args.ids:
+        print("sethub: name delivery ids or --all", file=sys.stderr)
+        return 2
+    try:
+        count = asyncio.run(_retry(args.db, None if args.all else args.ids))
+    except StoreOpenError as exc:
+        print(f"sethub: {exc}", file=sys.stderr)
+        return 1
+    print(f"re-queued {count} deliveries")
+    return 0
