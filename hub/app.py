@@ -47,7 +47,6 @@ from .verification import IntentVerifier
 __all__ = ["create_app"]
 
 log = logging.getLogger("sethub")
-JANITOR_INTERVAL_SECONDS = 30.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -119,7 +118,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
 async def _janitor(app: web.Application) -> AsyncIterator[None]:
     """Enforce lease expiry (WebSub §5.3.1) and forget finished work after the retention period."""
-    store, clock, settings = app[STORE], app[CLOCK], app[SETTINGS]
+    store, clock, settings, metrics = app[STORE], app[CLOCK], app[SETTINGS], app[METRICS]
 
     async def sweep_forever() -> None:
         while True:
@@ -127,10 +126,22 @@ async def _janitor(app: web.Application) -> AsyncIterator[None]:
                 expired = await store.subscriptions.purge_expired(now=clock())
                 if expired:
                     log.info("purged %d expired subscriptions", expired)
+                disabled = await store.subscriptions.disable_failing(
+                    failing_before=clock() - settings.disable_failing_after, now=clock()
+                )
+                for subscription in disabled:
+                    metrics.disabled.inc()
+                    log.warning(
+                        "disabled subscription %s of %s at %s: failing for over %ss",
+                        subscription.id,
+                        subscription.topic,
+                        subscription.callback,
+                        settings.disable_failing_after,
+                    )
                 await store.deliveries.purge_finished(older_than=clock() - settings.retention)
             except Exception:
                 log.exception("janitor sweep failed")
-            await asyncio.sleep(JANITOR_INTERVAL_SECONDS)
+            await asyncio.sleep(settings.sweep_interval)
 
     task = asyncio.create_task(sweep_forever(), name="sethub-janitor")
     yield

@@ -199,6 +199,14 @@ class Settings(BaseSettings):
     max_form_parameters: int = Field(
         default=32, gt=0, description="form parameters accepted in one hub request"
     )
+    disable_failing_after: float = Field(
+        default=5 * 24 * 3600.0,
+        gt=0,
+        description="disable a subscription failing continuously this long, seconds",
+    )
+    sweep_interval: float = Field(
+        default=30.0, gt=0, description="how often expired and failing subscriptions are swept"
+    )
     issuer: str | None = Field(
         default=None, description="the SETs' iss claim (default: the public URL)"
     )

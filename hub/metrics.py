@@ -40,6 +40,11 @@ class Metrics:
             ["mode", "result"],
             registry=self.registry,
         )
+        self.disabled = Counter(
+            "sethub_subscriptions_disabled",
+            "Subscriptions disabled after failing continuously",
+            registry=self.registry,
+        )
         self.events = Counter(
             "sethub_events_published", "Events accepted for distribution", registry=self.registry
         )

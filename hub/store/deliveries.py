@@ -109,7 +109,7 @@ class Deliveries:
             "INSERT INTO deliveries "
             "(event_id, subscription_id, next_attempt_at, created_at, updated_at) "
             "SELECT ?, id, ?, ?, ? FROM subscriptions WHERE topic = ? AND expires_at > ?"
-            " AND (? IS NULL OR event_types IS NULL"
+            " AND disabled_at IS NULL AND (? IS NULL OR event_types IS NULL"
             "  OR EXISTS (SELECT 1 FROM json_each(subscriptions.event_types) WHERE value = ?))",
             (event_id, now, now, now, event.topic, now, event.event_type, event.event_type),
         )
@@ -157,7 +157,8 @@ class Deliveries:
                 return []
             cursor = await conn.execute(
                 "SELECT d.id, d.event_id, d.subscription_id, d.attempts, s.topic, s.callback,"
-                " s.secret, s.expires_at, s.audience, e.content_type, e.created_at, e.kind,"
+                " s.secret, s.expires_at, s.disabled_at, s.audience, e.content_type,"
+                " e.created_at, e.kind,"
                 " d.body IS NOT NULL OR e.kind = 'content' AS rendered,"
                 " COALESCE(d.body, e.body) AS body "
                 "FROM deliveries d JOIN events e ON e.id = d.event_id "
@@ -167,7 +168,7 @@ class Deliveries:
             )
             due: list[DueDelivery] = []
             for row in await cursor.fetchall():
-                if row["callback"] is None or row["expires_at"] <= now:
+                if row["callback"] is None or row["expires_at"] <= now or row["disabled_at"]:
                     await cancel_pending(conn, row["subscription_id"], now)
                     continue
                 due.append(
@@ -221,6 +222,21 @@ class Deliveries:
             row = await cursor.fetchone()
             if row is None:
                 return
+            # A success ends a run of failures; a failure starts one if none is running.
+            if state is DeliveryState.DELIVERED:
+                await conn.execute(
+                    "UPDATE subscriptions SET failing_since = NULL WHERE id = ("
+                    " SELECT subscription_id FROM deliveries WHERE id = ?)"
+                    " AND failing_since IS NOT NULL",
+                    (delivery_id,),
+                )
+            else:
+                await conn.execute(
+                    "UPDATE subscriptions SET failing_since = ? WHERE id = ("
+                    " SELECT subscription_id FROM deliveries WHERE id = ?)"
+                    " AND failing_since IS NULL",
+                    (attempt.started_at, delivery_id),
+                )
             await conn.execute(
                 "INSERT INTO delivery_attempts "
                 "(delivery_id, attempt, started_at, duration, status, error, outcome) "

@@ -16,6 +16,8 @@ MIGRATIONS: tuple[str, ...] = (
         created_at    REAL    NOT NULL,
         updated_at    REAL    NOT NULL,
         callback_host TEXT    NOT NULL, -- for per-host caps
+        failing_since REAL,             -- first failure of the current run of failures
+        disabled_at   REAL,             -- failing for too long: no more deliveries
         audience      TEXT,             -- the SET aud for identity topics (NULL: callback origin)
         event_types   TEXT,             -- JSON array of event-type URIs (NULL: every event)
         UNIQUE (topic, callback)

@@ -80,6 +80,7 @@ class Subscriptions:
                 "ON CONFLICT (topic, callback) DO UPDATE SET secret = excluded.secret, "
                 "lease_seconds = excluded.lease_seconds, expires_at = excluded.expires_at, "
                 "updated_at = excluded.updated_at, audience = excluded.audience, "
+                "failing_since = NULL, disabled_at = NULL, "
                 f"event_types = excluded.event_types RETURNING {_COLUMNS}",
                 (
                     topic,
@@ -133,7 +134,7 @@ class Subscriptions:
         async with self._db.reading() as conn:
             cursor = await conn.execute(
                 f"SELECT {_COLUMNS} FROM subscriptions WHERE topic = ? AND expires_at > ? "
-                "ORDER BY id",
+                "AND disabled_at IS NULL ORDER BY id",
                 (topic, now),
             )
             return [_row(row) for row in await cursor.fetchall()]
@@ -158,6 +159,22 @@ class Subscriptions:
             )
             (count,) = await cursor.fetchone()
             return int(count)
+
+    async def disable_failing(self, *, failing_before: float, now: float) -> list[Subscription]:
+        """Stop delivering to subscriptions that have failed continuously since before a time.
+
+        A verified re-subscription enables them again.
+        """
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE subscriptions SET disabled_at = ? WHERE failing_since < ?"
+                f" AND disabled_at IS NULL RETURNING {_COLUMNS}",
+                (now, failing_before),
+            )
+            disabled = [_row(row) for row in await cursor.fetchall()]
+            for subscription in disabled:
+                await cancel_pending(conn, subscription.id, now)
+            return disabled
 
     async def purge_expired(self, *, now: float) -> int:
         """Delete subscriptions whose lease ended (WebSub §5.3.1: leases are enforced)."""

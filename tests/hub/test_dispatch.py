@@ -196,3 +196,33 @@ async def test_expired_lease_gets_no_delivery_and_is_purged(
     assert await hub.store.subscriptions.purge_expired(now=time.time()) == 1
     assert sub.deliveries == []
     assert (await hub.store.deliveries.counts())[DeliveryState.PENDING] == 0
+
+
+async def test_subscription_failing_too_long_is_disabled_until_resubscribed(
+    make_hub: Callable[..., Any], make_subscriber: Callable[..., Any]
+) -> None:
+    hub = await make_hub(retry_schedule=[5.0], disable_failing_after=0.3, sweep_interval=0.1)
+    sub = await make_subscriber(deliver_status=500)
+    topic = await _subscribed(hub, sub)
+    await hub.publish_content("news", b"fails")
+    await until(lambda: sub.deliveries)
+    await until(lambda: _disabled(hub, topic, sub))
+    counts = await hub.store.deliveries.counts()
+    assert counts["cancelled"] == 1  # the queued retry will not be sent
+    event = await hub.create_topic("news", b"while disabled")
+    assert event["subscriptions"] == 0
+    async with hub.session.get(f"{hub.settings.base_url}/metrics") as response:
+        assert "sethub_subscriptions_disabled_total 1.0" in await response.text()
+    sub.deliver_status = 202
+    await hub.subscribe(topic, sub.callback)
+    await until(lambda: _enabled(hub, topic, sub))
+    await hub.publish_content("news", b"enabled again")
+    await until(lambda: any(d.body == b"enabled again" for d in sub.deliveries))
+
+
+async def _disabled(hub: RunningHub, topic: str, sub: Subscriber) -> bool:
+    return not await hub.store.subscriptions.active(topic, now=time.time())
+
+
+async def _enabled(hub: RunningHub, topic: str, sub: Subscriber) -> bool:
+    return bool(await hub.store.subscriptions.active(topic, now=time.time()))
