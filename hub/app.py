@@ -74,7 +74,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
 
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
-    store = await open_store(app[SETTINGS].db)
+    settings = app[SETTINGS]
+    store = await open_store(settings.db, secret_key=settings.secret_key_bytes)
     # The SQLite store has one user, this process: claims of a killed predecessor go at once.
     await store.release_claims()
     app[STORE] = store

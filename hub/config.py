@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+
+from .store.sealing import parse_key
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
@@ -207,6 +209,10 @@ class Settings(BaseSettings):
     sweep_interval: float = Field(
         default=30.0, gt=0, description="how often expired and failing subscriptions are swept"
     )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="base64 of 32 random bytes: stored hub.secrets are encrypted with it (AES-GCM)",
+    )
     issuer: str | None = Field(
         default=None, description="the SETs' iss claim (default: the public URL)"
     )
@@ -253,6 +259,17 @@ class Settings(BaseSettings):
         if any(delay < 0 for delay in value):
             raise ValueError("retry delays must not be negative")
         return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_key(value.get_secret_value())
+        return value
+
+    @property
+    def secret_key_bytes(self) -> bytes | None:
+        return None if self.secret_key is None else parse_key(self.secret_key.get_secret_value())
 
     @model_validator(mode="after")
     def _lease_bounds(self) -> Settings:

@@ -24,6 +24,7 @@ from .records import (
     Token,
     Topic,
 )
+from .sealing import SealingError, SecretBox
 from .subscriptions import Subscriptions
 from .tokens import Tokens
 from .topics import Topics
@@ -37,6 +38,7 @@ __all__ = [
     "IntentMode",
     "NewEvent",
     "PublishedEvent",
+    "SealingError",
     "Store",
     "StoreOpenError",
     "Subscription",
@@ -64,13 +66,33 @@ class Store:
         await self.db.close()
 
 
-async def open_store(path: Path) -> Store:
+async def open_store(path: Path, *, secret_key: bytes | None = None) -> Store:
+    """Open (creating and migrating) the database; `secret_key` seals hub.secrets at rest."""
     db = await Database.open(path)
-    return Store(
+    box = SecretBox(secret_key)
+    store = Store(
         db=db,
-        subscriptions=Subscriptions(db),
-        intents=Intents(db),
-        deliveries=Deliveries(db),
+        subscriptions=Subscriptions(db, box),
+        intents=Intents(db, box),
+        deliveries=Deliveries(db, box),
         topics=Topics(db),
         tokens=Tokens(db),
     )
+    try:
+        await _check_key(db, box)
+    except SealingError as exc:
+        await db.close()
+        raise StoreOpenError(f"cannot use database {path}: {exc}") from exc
+    return store
+
+
+async def _check_key(db: Database, box: SecretBox) -> None:
+    """Fail at start-up, not at the first delivery, when stored secrets cannot be opened."""
+    async with db.reading() as conn:
+        cursor = await conn.execute(
+            "SELECT secret FROM subscriptions WHERE secret IS NOT NULL "
+            "UNION ALL SELECT secret FROM intents WHERE secret IS NOT NULL LIMIT 1"
+        )
+        row = await cursor.fetchone()
+    if row is not None:
+        box.open(row[0])

@@ -10,6 +10,7 @@ import aiosqlite
 
 from .database import Database
 from .records import DeliveryState, DueDelivery, EventKind, NewEvent, PublishedEvent
+from .sealing import SecretBox
 from .subscriptions import cancel_pending
 
 __all__ = ["Attempt", "Deliveries"]
@@ -46,8 +47,9 @@ async def _remember(
 
 
 class Deliveries:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, box: SecretBox) -> None:
         self._db = db
+        self._box = box
 
     async def publish(
         self, *, topic: str, content_type: str, body: bytes, now: float
@@ -179,7 +181,7 @@ class Deliveries:
                         attempts=row["attempts"],
                         topic=row["topic"],
                         callback=row["callback"],
-                        secret=row["secret"],
+                        secret=self._box.open(row["secret"]),
                         content_type=row["content_type"],
                         body=row["body"],
                         event_created_at=row["created_at"],

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from .database import Database
 from .records import Intent, IntentMode
+from .sealing import SecretBox
 from .subscriptions import decode_types, encode_types
 
 __all__ = ["Intents"]
 
 
 class Intents:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, box: SecretBox) -> None:
         self._db = db
+        self._box = box
 
     async def add(
         self,
@@ -42,7 +44,7 @@ class Intents:
                     str(mode),
                     topic,
                     callback,
-                    secret,
+                    self._box.seal(secret),
                     lease_seconds,
                     reason,
                     audience,
@@ -73,7 +75,7 @@ class Intents:
                 mode=IntentMode(row["mode"]),
                 topic=row["topic"],
                 callback=row["callback"],
-                secret=row["secret"],
+                secret=self._box.open(row["secret"]),
                 lease_seconds=row["lease_seconds"],
                 reason=row["reason"],
                 attempts=row["attempts"],

@@ -9,6 +9,7 @@ import aiosqlite
 
 from .database import Database
 from .records import DeliveryState, Subscription
+from .sealing import SecretBox
 
 __all__ = ["Subscriptions", "callback_host", "decode_types", "encode_types"]
 
@@ -29,12 +30,12 @@ def decode_types(value: str | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(json.loads(value))
 
 
-def _row(row: aiosqlite.Row) -> Subscription:
+def _row(row: aiosqlite.Row, box: SecretBox) -> Subscription:
     return Subscription(
         id=row["id"],
         topic=row["topic"],
         callback=row["callback"],
-        secret=row["secret"],
+        secret=box.open(row["secret"]),
         lease_seconds=row["lease_seconds"],
         expires_at=row["expires_at"],
         created_at=row["created_at"],
@@ -53,8 +54,9 @@ async def cancel_pending(conn: aiosqlite.Connection, subscription_id: int, now: 
 
 
 class Subscriptions:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, box: SecretBox) -> None:
         self._db = db
+        self._box = box
 
     async def activate(
         self,
@@ -85,7 +87,7 @@ class Subscriptions:
                 (
                     topic,
                     callback,
-                    secret,
+                    self._box.seal(secret),
                     lease_seconds,
                     now + lease_seconds,
                     now,
@@ -96,7 +98,7 @@ class Subscriptions:
                 ),
             )
             row = await cursor.fetchone()
-            return _row(row)
+            return _row(row, self._box)
 
     async def remove(self, *, topic: str, callback: str, now: float) -> bool:
         """End a subscription (verified unsubscribe); its queued deliveries are cancelled."""
@@ -128,7 +130,7 @@ class Subscriptions:
                 (topic, callback),
             )
             row = await cursor.fetchone()
-            return _row(row) if row else None
+            return _row(row, self._box) if row else None
 
     async def active(self, topic: str, *, now: float) -> list[Subscription]:
         async with self._db.reading() as conn:
@@ -137,7 +139,7 @@ class Subscriptions:
                 "AND disabled_at IS NULL ORDER BY id",
                 (topic, now),
             )
-            return [_row(row) for row in await cursor.fetchall()]
+            return [_row(row, self._box) for row in await cursor.fetchall()]
 
     async def count_active(self, *, now: float) -> int:
         async with self._db.reading() as conn:
@@ -171,7 +173,7 @@ class Subscriptions:
                 f" AND disabled_at IS NULL RETURNING {_COLUMNS}",
                 (now, failing_before),
             )
-            disabled = [_row(row) for row in await cursor.fetchall()]
+            disabled = [_row(row, self._box) for row in await cursor.fetchall()]
             for subscription in disabled:
                 await cancel_pending(conn, subscription.id, now)
             return disabled
