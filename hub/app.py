@@ -86,7 +86,9 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings, store, clock, metrics = app[SETTINGS], app[STORE], app[CLOCK], app[METRICS]
     owner = node_id()
-    policy = DestinationPolicy(allow_private=settings.allow_private_callbacks)
+    policy = DestinationPolicy(
+        allow_private=settings.allow_private_callbacks, allowed_networks=settings.allowed_networks
+    )
     async with OutboundClient(policy) as client:
         verifier = IntentVerifier(store, client, settings, metrics, owner=owner, clock=clock)
         dispatcher = Dispatcher(store, client, settings, metrics, owner=owner, clock=clock)

@@ -8,6 +8,7 @@ leases, bounded timeouts everywhere.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -74,6 +75,13 @@ class Settings(BaseSettings):
     allow_private_callbacks: bool = Field(
         default=False,
         description="allow callbacks and topics on loopback, private and link-local addresses",
+    )
+    allow_network: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CIDR the hub may call although it is private (repeatable), e.g. 10.1.0.0/16",
+    )
+    https_only_callbacks: bool = Field(
+        default=False, description="refuse http:// callbacks (deliveries only over TLS)"
     )
     allow_topic: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -240,7 +248,7 @@ class Settings(BaseSettings):
         default="info", description="debug, info, warning or error"
     )
 
-    @field_validator("allow_topic", "retry_schedule", mode="before")
+    @field_validator("allow_topic", "allow_network", "retry_schedule", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
@@ -252,6 +260,17 @@ class Settings(BaseSettings):
             if not prefix.startswith(("http://", "https://")):
                 raise ValueError(f"{prefix!r} is not an http(s) URL prefix")
         return value
+
+    @field_validator("allow_network")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)  # ValueError names the bad one
+        return value
+
+    @property
+    def allowed_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in self.allow_network)
 
     @field_validator("retry_schedule")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .config import Settings
-from .errors import TooManyRequests, TopicNotAllowed
+from .errors import CallbackNotAllowed, TooManyRequests, TopicNotAllowed
 from .limits import RateLimiter
 from .outbound import DestinationPolicy
 from .policy import TopicPolicy, check_callback
@@ -56,6 +56,8 @@ class Subscribing:
         host = callback_host(request.callback)
         self._per_client.check(client)
         self._per_host.check(host)
+        if self._settings.https_only_callbacks and not request.callback.startswith("https://"):
+            raise CallbackNotAllowed("this hub delivers only to https:// callbacks")
         await check_callback(request.callback, self._destinations)
         if request.mode is IntentMode.SUBSCRIBE:
             try:

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import signal
 import sys
-import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from ..store import StoreOpenError
 __all__ = ["register", "settings_from_args"]
 
 log = logging.getLogger("sethub")
+REPEATABLE = frozenset({"allow_topic", "allow_network"})
 
 
 def _flag(name: str) -> str:
@@ -44,10 +44,11 @@ def _is_list(annotation: Any) -> bool:
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     for name, field in Settings.model_fields.items():
-        annotation = field.annotation
         default = field.get_default(call_default_factory=True)
+        if name == "secret_key":
+            default = None  # never echo a secret, even a default one
         help_text = f"{field.description} (env SETHUB_{name.upper()}; default {default!r})"
-        if _is_bool(annotation):
+        if _is_bool(field.annotation):
             parser.add_argument(
                 _flag(name),
                 dest=name,
@@ -56,21 +57,14 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
                 default=None,
                 help=help_text,
             )
-        elif name == "allow_topic":
+        elif name in REPEATABLE:
             parser.add_argument(
-                _flag(name),
-                dest=name,
-                action="append",
-                default=None,
-                metavar="PREFIX",
-                help="repeatable " + help_text,
+                _flag(name), dest=name, action="append", default=None, help=help_text
             )
-        elif _is_list(annotation):
+        elif _is_list(field.annotation):
             parser.add_argument(
                 _flag(name), dest=name, default=None, metavar="A,B,...", help=help_text
             )
-        elif isinstance(annotation, types.UnionType) or annotation in (str, Path, int, float):
-            parser.add_argument(_flag(name), dest=name, default=None, help=help_text)
         else:
             parser.add_argument(_flag(name), dest=name, default=None, help=help_text)
     parser.add_argument(

@@ -62,9 +62,7 @@ class SecretBox:
         if marker != SEALED:
             raise SealingError("a stored hub.secret has an unknown format")
         if self._aead is None:
-            raise SealingError(
-                "stored hub.secrets are encrypted: start the hub with its key"
-            )
+            raise SealingError("stored hub.secrets are encrypted: start the hub with its key")
         try:
             return self._aead.decrypt(rest[:NONCE_BYTES], rest[NONCE_BYTES:], ASSOCIATED_DATA)
         except InvalidTag as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -93,3 +94,23 @@ async def test_non_http_urls_refused() -> None:
     async with OutboundClient(DestinationPolicy(allow_private=True)) as client:
         with pytest.raises(RefusedDestination):
             await client.request("GET", "file:///etc/passwd", timeout=2, max_body=10)
+
+
+async def test_https_only_refuses_http_callbacks(make_hub: Any, subscriber: Any) -> None:
+    hub = await make_hub(https_only_callbacks=True)
+    await hub.create_topic("news")
+    status, text = await hub.subscribe(hub.topic_url("news"), subscriber.callback)
+    assert status == 403 and "https://" in text
+
+
+async def test_allowed_network_opens_private_addresses(make_hub: Any, subscriber: Any) -> None:
+    from .support import until
+
+    hub = await make_hub(allow_private_callbacks=False, allow_network=["127.0.0.0/8"])
+    await hub.create_topic("news")
+    topic = hub.topic_url("news")
+    assert (await hub.subscribe(topic, subscriber.callback))[0] == 202
+    await until(lambda: hub.store.subscriptions.get(topic=topic, callback=subscriber.callback))
+    closed = await make_hub(allow_private_callbacks=False, allow_network=["10.0.0.0/8"])
+    await closed.create_topic("news")
+    assert (await closed.subscribe(closed.topic_url("news"), subscriber.callback))[0] == 403
