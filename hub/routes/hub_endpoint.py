@@ -5,14 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..auth import authenticate
-from ..errors import PayloadTooLarge, UnsupportedMediaType
+from ..errors import InvalidBody, PayloadTooLarge, UnsupportedMediaType
 from ..state import PUBLISHING, SETTINGS, STORE, SUBSCRIBING
 from ..websub import PublishRequest, parse_hub_request
 
 __all__ = ["routes"]
 
 routes = web.RouteTableDef()
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+FORM_TYPE = "application/x-www-form-urlencoded"  # WebSub §5.1: the only request format
 
 
 def accepted() -> web.Response:
@@ -21,9 +21,12 @@ def accepted() -> web.Response:
 
 @routes.post("/hub")
 async def hub_request(request: web.Request) -> web.Response:
-    if request.content_type not in FORM_TYPES:
-        raise UnsupportedMediaType("the hub takes application/x-www-form-urlencoded requests")
-    form = await request.post()
+    if request.content_type != FORM_TYPE:
+        raise UnsupportedMediaType(f"the hub takes {FORM_TYPE} requests")
+    try:
+        form = await request.post()
+    except (ValueError, UnicodeDecodeError, LookupError) as exc:
+        raise InvalidBody("the form body cannot be decoded") from exc
     if len(form) > request.app[SETTINGS].max_form_parameters:
         raise PayloadTooLarge("too many form parameters")
     parsed = parse_hub_request(form)  # type: ignore[arg-type]
