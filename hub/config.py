@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     db: Path = Field(
         default=Path("sethub.db"), description="SQLite database file (created if missing)"
     )
+    db_max_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="largest the database may grow; publishes then get 503 (0: off)",
+    )
     public_url: str | None = Field(
         default=None,
         description="URL the hub is reached at, for Link headers and topic URLs (default http://HOST:PORT)",

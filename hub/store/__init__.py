@@ -66,9 +66,9 @@ class Store:
         await self.db.close()
 
 
-async def open_store(path: Path, *, secret_key: bytes | None = None) -> Store:
+async def open_store(path: Path, *, secret_key: bytes | None = None, max_bytes: int = 0) -> Store:
     """Open (creating and migrating) the database; `secret_key` seals hub.secrets at rest."""
-    db = await Database.open(path)
+    db = await Database.open(path, max_bytes=max_bytes)
     box = SecretBox(secret_key)
     store = Store(
         db=db,

@@ -32,7 +32,7 @@ class Database:
         self.path = path
 
     @classmethod
-    async def open(cls, path: Path) -> Database:
+    async def open(cls, path: Path, *, max_bytes: int = 0) -> Database:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             connection = await aiosqlite.connect(path, isolation_level=None)
@@ -41,20 +41,25 @@ class Database:
         connection.row_factory = aiosqlite.Row
         database = cls(connection, path)
         try:
-            await database._configure()
+            await database._configure(max_bytes)
             await database._migrate()
         except sqlite3.Error as exc:
             await connection.close()
             raise StoreOpenError(f"cannot use database {path}: {exc}") from exc
         return database
 
-    async def _configure(self) -> None:
+    async def _configure(self, max_bytes: int) -> None:
         conn = self._connection
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         await conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a committed publish survives power loss, not only a process crash.
         await conn.execute("PRAGMA synchronous = FULL")
         await conn.execute("PRAGMA foreign_keys = ON")
+        if max_bytes:
+            # Past this size writes fail with SQLITE_FULL, exactly like a full disk.
+            cursor = await conn.execute("PRAGMA page_size")
+            (page_size,) = await cursor.fetchone()
+            await conn.execute(f"PRAGMA max_page_count = {max(1, max_bytes // page_size)}")
 
     async def _migrate(self) -> None:
         async with self.transaction() as conn:
