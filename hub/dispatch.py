@@ -158,6 +158,7 @@ class Dispatcher(Worker[DueDelivery]):
                 headers=self._headers(item),
                 timeout=self._settings.delivery_timeout,
                 max_body=RESPONSE_READ_LIMIT,
+                body_on_success=False,
             )
         except OutboundError as exc:
             outcome, error = Outcome.UNREACHABLE, f"{exc.kind}: {exc}"

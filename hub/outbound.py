@@ -188,8 +188,14 @@ class OutboundClient:
         max_body: int,
         data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        body_on_success: bool = True,
     ) -> OutboundResponse:
-        """One request, no redirects; `url` is sent exactly as given (already encoded)."""
+        """One request, no redirects; `url` is sent exactly as given (already encoded).
+
+        The body is read to its end or to `max_body` bytes, within the timeout. With
+        `body_on_success` False a 2xx body is not read at all: a caller that ignores it must not
+        wait for a subscriber that trickles it.
+        """
         if self._session is None:
             raise RuntimeError("OutboundClient used outside its context")
         target = URL(url, encoded=True)
@@ -204,13 +210,14 @@ class OutboundClient:
         }
         try:
             async with self._session.request(method, target, **options) as response:
-                body = await response.content.read(max_body + 1)
-                truncated = len(body) > max_body
+                body = b""
+                if body_on_success or not 200 <= response.status < 300:
+                    body = await _read_capped(response.content, max_body)
                 return OutboundResponse(
                     status=response.status,
                     headers=response.headers,
                     body=body[:max_body],
-                    truncated=truncated,
+                    truncated=len(body) > max_body,
                 )
         except OutboundError:
             raise
@@ -223,6 +230,19 @@ class OutboundClient:
             raise OutboundError("timeout", f"no answer from {target.host} in {timeout:g}s") from exc
         except aiohttp.ClientError as exc:
             raise OutboundError("protocol", f"{type(exc).__name__}: {exc}") from exc
+
+
+async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """Read to the end, or one byte past `limit` (so the caller can tell it was cut)."""
+    chunks: list[bytes] = []
+    total = 0
+    while total <= limit:
+        chunk = await stream.read(limit + 1 - total)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
 
 
 def _check_literal(host: str, policy: DestinationPolicy) -> None:

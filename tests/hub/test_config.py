@@ -32,8 +32,10 @@ def test_flags_beat_env_beat_file(tmp_path: Path) -> None:
 
 
 def test_env_lists_are_comma_separated() -> None:
-    env = {"SETHUB_ALLOW_TOPIC": "https://a.example/, https://b.example/x",
-           "SETHUB_RETRY_SCHEDULE": "1,2.5"}
+    env = {
+        "SETHUB_ALLOW_TOPIC": "https://a.example/, https://b.example/x",
+        "SETHUB_RETRY_SCHEDULE": "1,2.5",
+    }
     settings = load_settings(environ=env)
     assert settings.allow_topic == ["https://a.example/", "https://b.example/x"]
     assert settings.retry_schedule == [1.0, 2.5]

@@ -31,8 +31,10 @@ async def _no_pending(hub: RunningHub) -> bool:
 
 
 def _attempts(hub: RunningHub) -> list[tuple[Any, ...]]:
-    return query(hub.settings.db, "SELECT delivery_id, attempt, status, outcome "
-                                  "FROM delivery_attempts ORDER BY id")
+    return query(
+        hub.settings.db,
+        "SELECT delivery_id, attempt, status, outcome FROM delivery_attempts ORDER BY id",
+    )
 
 
 async def test_failures_are_retried_until_delivered(
@@ -46,7 +48,9 @@ async def test_failures_are_retried_until_delivered(
     await _drained(hub)
     assert {d.body for d in sub.deliveries} == {b"payload"}
     assert [(a[1], a[2], a[3]) for a in _attempts(hub)] == [
-        (1, 500, "failed"), (2, 503, "failed"), (3, 202, "delivered")
+        (1, 500, "failed"),
+        (2, 503, "failed"),
+        (3, 202, "delivered"),
     ]
     assert (await hub.store.deliveries.counts())["delivered"] == 1
 

@@ -57,7 +57,8 @@ async def test_publish_rate_per_token(make_hub: Callable[..., Any]) -> None:
     await hub.create_topic("news")
     await hub.create_topic("news")
     async with hub.session.post(
-        hub.topic_url("news"), data=b"x",
+        hub.topic_url("news"),
+        data=b"x",
         headers={"Authorization": f"Bearer {hub.token}", "Content-Type": "text/plain"},
     ) as response:
         assert response.status == 429

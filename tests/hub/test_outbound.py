@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,9 +24,22 @@ from .support import free_port
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-     "224.0.0.1", "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::",
-     "240.0.0.1"],
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "0.0.0.0",
+        "224.0.0.1",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "::",
+        "240.0.0.1",
+    ],
 )
 def test_non_public_addresses(address: str) -> None:
     assert not is_public(ipaddress.ip_address(address))
@@ -55,10 +69,19 @@ async def server() -> AsyncIterator[TestServer]:
     async def target(request: web.Request) -> web.Response:
         return web.Response(text="target")
 
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for part in (b"first ", b"second ", b"third"):
+            await response.write(part)
+            await asyncio.sleep(0.05)
+        return response
+
     app = web.Application()
     app.router.add_get("/redirect", redirect)
     app.router.add_get("/big", big)
     app.router.add_get("/target", target)
+    app.router.add_get("/chunked", chunked)
     test_server = TestServer(app, host="127.0.0.1", port=free_port())
     await test_server.start_server()
     yield test_server
@@ -85,8 +108,9 @@ async def test_redirects_are_not_followed(server: TestServer) -> None:
 
 async def test_response_reads_are_capped(server: TestServer) -> None:
     async with OutboundClient(DestinationPolicy(allow_private=True)) as client:
-        response = await client.request("GET", str(server.make_url("/big")), timeout=2,
-                                        max_body=1000)
+        response = await client.request(
+            "GET", str(server.make_url("/big")), timeout=2, max_body=1000
+        )
     assert len(response.body) == 1000 and response.truncated
 
 
@@ -114,3 +138,10 @@ async def test_allowed_network_opens_private_addresses(make_hub: Any, subscriber
     closed = await make_hub(allow_private_callbacks=False, allow_network=["10.0.0.0/8"])
     await closed.create_topic("news")
     assert (await closed.subscribe(closed.topic_url("news"), subscriber.callback))[0] == 403
+
+
+async def test_bodies_arriving_in_pieces_are_read_whole(server: TestServer) -> None:
+    async with OutboundClient(DestinationPolicy(allow_private=True)) as client:
+        response = await client.request("GET", str(server.make_url("/chunked")), timeout=2,
+                                        max_body=1000)
+    assert response.body == b"first second third" and not response.truncated

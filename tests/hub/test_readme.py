@@ -49,16 +49,25 @@ async def test_quickstart_example_subscriber_prints_a_delivery(tmp_path: Path) -
                 assert response.status == 202
             with out.open("w") as handle:
                 listener = subprocess.Popen(
-                    [sys.executable, str(ROOT / "examples" / "subscriber.py"), "--topic", topic,
-                     "--hub", f"http://127.0.0.1:{port}/hub", "--port", str(sub_port)],
-                    stdout=handle, stderr=subprocess.STDOUT,
+                    [
+                        sys.executable,
+                        str(ROOT / "examples" / "subscriber.py"),
+                        "--topic",
+                        topic,
+                        "--hub",
+                        f"http://127.0.0.1:{port}/hub",
+                        "--port",
+                        str(sub_port),
+                    ],
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
                 )
-            await until(lambda: "verified subscribe (lease 864000 s)" in out.read_text(),
-                        timeout=20)
+            await until(
+                lambda: "verified subscribe (lease 864000 s)" in out.read_text(), timeout=20
+            )
             async with session.post(topic, data="second post", headers=headers) as response:
                 assert response.status == 202
-            await until(lambda: "delivery (text/plain): second post" in out.read_text(),
-                        timeout=20)
+            await until(lambda: "delivery (text/plain): second post" in out.read_text(), timeout=20)
         listener.terminate()
         await asyncio.to_thread(listener.wait, 10)
         assert "verified unsubscribe" in out.read_text()

@@ -51,8 +51,9 @@ async def test_secret_sealed_in_the_database_and_signatures_still_valid(
     await until(lambda: hub.store.subscriptions.get(topic=topic, callback=sub.callback))
     await hub.publish_content("news", b"signed")
     await until(lambda: sub.deliveries)
-    assert valid_signature(sub.deliveries[0].headers["X-Hub-Signature"],
-                           b"a-very-private-secret", b"signed")
+    assert valid_signature(
+        sub.deliveries[0].headers["X-Hub-Signature"], b"a-very-private-secret", b"signed"
+    )
     db = hub.settings.db
     assert b"a-very-private-secret" not in db.read_bytes()
     (stored,) = query(db, "SELECT secret FROM subscriptions")[0]

@@ -27,8 +27,9 @@ def test_unknown_flag_exits_non_zero(tmp_path: Path) -> None:
 
 
 def test_inconsistent_lease_bounds_refused(tmp_path: Path) -> None:
-    done = run_sethub("serve", "--db", str(tmp_path / "x.db"), "--lease-min", "100",
-                      "--lease-default", "10")
+    done = run_sethub(
+        "serve", "--db", str(tmp_path / "x.db"), "--lease-min", "100", "--lease-default", "10"
+    )
     assert done.returncode == 2
     assert "lease" in done.stderr
 
@@ -59,9 +60,7 @@ def test_env_vars_configure_the_hub(tmp_path: Path) -> None:
     assert "SETHUB_ALLOW_PRIVATE_CALLBACKS" in done.stdout
 
 
-async def _subscribe_all(
-    base: str, topic: str, subscribers: list[Subscriber], db: Path
-) -> None:
+async def _subscribe_all(base: str, topic: str, subscribers: list[Subscriber], db: Path) -> None:
     async with aiohttp.ClientSession() as session:
         for sub in subscribers:
             form = {"hub.mode": "subscribe", "hub.topic": topic, "hub.callback": sub.callback}
@@ -106,8 +105,7 @@ async def test_sigkill_during_fan_out_loses_nothing(tmp_path: Path) -> None:
         for sub in subscribers:
             await until(lambda s=sub: {d.body for d in s.deliveries} >= expected, timeout=60)
         await until(
-            lambda: query(db, "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")[0][0]
-            == 0
+            lambda: query(db, "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")[0][0] == 0
         )
         assert query(db, "PRAGMA integrity_check") == [("ok",)]
         # at-least-once: duplicates only for what was in flight at the kill
@@ -123,8 +121,13 @@ async def test_sigkill_during_fan_out_loses_nothing(tmp_path: Path) -> None:
 
 async def test_graceful_stop_then_restart_delivers_the_rest(tmp_path: Path) -> None:
     db, port = tmp_path / "hub.db", free_port()
-    patient = ("--allow-private-callbacks", "--poll-interval", "0.05",
-               "--retry-schedule", "1,1,1,1,1,1,1,1,1,1")
+    patient = (
+        "--allow-private-callbacks",
+        "--poll-interval",
+        "0.05",
+        "--retry-schedule",
+        "1,1,1,1,1,1,1,1,1,1",
+    )
     running = await start_hub_process(db, port, *patient)
     token = create_token(db)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"}
