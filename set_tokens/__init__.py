@@ -1,1 +1,100 @@
-"""Security Event Tokens (RFC 8417) for transmitters and receivers."""
+"""Security Event Tokens (RFC 8417) for transmitters and receivers.
+
+Issue: `issue(key=..., issuer=..., audience=..., event_type=..., payload=..., subject=...)`.
+Verify: `await Verifier(issuer=..., audience=..., algorithms=[...], jwks=...).verify(token)`.
+Receive: `make_push_handler(verifier, on_event)` for RFC 8935 push, `WebSubSubscriber` for WebSub.
+"""
+
+from ._catalog import (
+    DEFAULT_NAMESPACE,
+    Catalog,
+    EventType,
+    InvalidEventPayload,
+    UnknownEventType,
+    default_catalog,
+)
+from ._claims import SecurityEventToken
+from ._errors import (
+    AccessDenied,
+    AuthenticationFailed,
+    ConfigurationError,
+    InvalidAudience,
+    InvalidIssuer,
+    InvalidKey,
+    InvalidRequest,
+    ReplayedToken,
+    SetError,
+)
+from ._issue import SET_TYP, build_claims, issue, sign_claims
+from ._jwks import JwksSource, RemoteJwks, StaticJwks
+from ._keys import ALGORITHMS, KeySet, SigningKey, jwk_thumbprint
+from ._replay import ReplayCache
+from ._subjects import (
+    AccountId,
+    AliasesId,
+    ComplexId,
+    DidId,
+    EmailId,
+    InvalidSubjectIdentifier,
+    IpAddressesId,
+    IssSubId,
+    JwtIdId,
+    OpaqueId,
+    PhoneNumberId,
+    SamlAssertionIdId,
+    SubjectIdentifier,
+    UriId,
+    parse_subject_identifier,
+    subjects_match,
+)
+from ._verify import VerifiedSet, Verifier, unverified_header
+
+__all__ = [
+    "ALGORITHMS",
+    "DEFAULT_NAMESPACE",
+    "SET_TYP",
+    "AccessDenied",
+    "AccountId",
+    "AliasesId",
+    "AuthenticationFailed",
+    "Catalog",
+    "ComplexId",
+    "ConfigurationError",
+    "DidId",
+    "EmailId",
+    "EventType",
+    "InvalidAudience",
+    "InvalidEventPayload",
+    "InvalidIssuer",
+    "InvalidKey",
+    "InvalidRequest",
+    "InvalidSubjectIdentifier",
+    "IpAddressesId",
+    "IssSubId",
+    "JwksSource",
+    "JwtIdId",
+    "KeySet",
+    "OpaqueId",
+    "PhoneNumberId",
+    "RemoteJwks",
+    "ReplayCache",
+    "ReplayedToken",
+    "SamlAssertionIdId",
+    "SecurityEventToken",
+    "SetError",
+    "SigningKey",
+    "StaticJwks",
+    "SubjectIdentifier",
+    "UnknownEventType",
+    "UriId",
+    "VerifiedSet",
+    "Verifier",
+    "build_claims",
+    "default_catalog",
+    "issue",
+    "jwk_thumbprint",
+    "parse_subject_identifier",
+    "sign_claims",
+    "subjects_match",
+    "unverified_header",
+]

@@ -1,0 +1,171 @@
+"""The event catalog: every event type a hub publishes and a receiver understands.
+
+Look an event type up by its URI, its short name (`login-failed`) or a vendor's name for it
+(`USER_LOGIN_FAILURE`, `loginFailed`, ...). Several short names may share one standard URI
+(`password-changed` and `credential-change` are both CAEP credential-change); `by_uri` returns the
+standard's own entry. Events with no CAEP or RISC URI live under a configurable namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .events._caep import CAEP_BASE
+from .events._entries import BUILT_IN
+from .events._risc import RISC_BASE
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "Catalog",
+    "EventType",
+    "InvalidEventPayload",
+    "UnknownEventType",
+    "default_catalog",
+]
+
+# Identity events without a standard URI: `f"{namespace}{name}"`. A URN, so it claims no domain;
+# an operator may use a URL of their own (`--event-namespace https://idp.example/events/`).
+DEFAULT_NAMESPACE = "urn:sethub:event-type:"
+
+
+class UnknownEventType(LookupError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"unknown event type {key!r}")
+        self.key = key
+
+
+class InvalidEventPayload(ValueError):
+    """The payload does not match its event type's model; `field` is the dotted member path."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class EventType:
+    uri: str
+    name: str
+    topic: str
+    payload_model: type[BaseModel]
+    aliases: Mapping[str, str] = field(default_factory=dict)  # alias -> vendor
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    standard: str = "custom"  # "caep" | "risc" | "sethub" | "custom"
+
+
+class Catalog:
+    def __init__(self, *, namespace: str = DEFAULT_NAMESPACE) -> None:
+        if not namespace or ":" not in namespace:
+            raise ValueError("the namespace must be a URI prefix")
+        self.namespace = namespace
+        self._entries: list[EventType] = []
+        self._by_key: dict[str, EventType] = {}
+        self._canonical: dict[str, EventType] = {}
+        for entry in BUILT_IN:
+            base = {"caep": CAEP_BASE, "risc": RISC_BASE}.get(entry.standard, namespace)
+            self._add(
+                EventType(
+                    uri=base + entry.uri_name,
+                    name=entry.name,
+                    topic=entry.topic,
+                    payload_model=entry.model,
+                    aliases=MappingProxyType(dict(entry.aliases)),
+                    defaults=MappingProxyType(dict(entry.defaults)),
+                    standard=entry.standard,
+                )
+            )
+
+    def _add(self, event_type: EventType) -> None:
+        keys = [event_type.name, *event_type.aliases]
+        canonical = event_type.uri.endswith("/" + event_type.name) or event_type.uri.endswith(
+            ":" + event_type.name
+        )
+        for key in keys:
+            if key in self._by_key:
+                raise ValueError(f"{key!r} already names {self._by_key[key].name!r}")
+        if canonical and event_type.uri in self._canonical:
+            raise ValueError(f"{event_type.uri} is already registered")
+        for key in keys:
+            self._by_key[key] = event_type
+        if canonical or event_type.uri not in self._canonical:
+            self._canonical[event_type.uri] = event_type
+        self._entries.append(event_type)
+
+    def register(
+        self,
+        *,
+        uri: str,
+        name: str,
+        topic: str,
+        payload_model: type[BaseModel],
+        aliases: Mapping[str, str] | None = None,
+    ) -> EventType:
+        """Add an event type at run time (its URI must be new, its names unused)."""
+        if ":" not in uri:
+            raise ValueError("an event type URI must be absolute")
+        if uri in self._canonical:
+            raise ValueError(f"{uri} is already registered")
+        event_type = EventType(
+            uri=uri,
+            name=name,
+            topic=topic,
+            payload_model=payload_model,
+            aliases=MappingProxyType(dict(aliases or {})),
+            standard="custom",
+        )
+        self._add(event_type)
+        self._canonical[uri] = event_type
+        return event_type
+
+    def lookup(self, key: str) -> EventType:
+        """The entry for a short name, a vendor alias or a URI."""
+        found = self._by_key.get(key) or self._canonical.get(key)
+        if found is None:
+            raise UnknownEventType(key)
+        return found
+
+    def by_uri(self, uri: str) -> EventType:
+        try:
+            return self._canonical[uri]
+        except KeyError:
+            raise UnknownEventType(uri) from None
+
+    def topics(self) -> dict[str, list[EventType]]:
+        """Topic name -> the entries published on it."""
+        grouped: dict[str, list[EventType]] = {}
+        for entry in self._entries:
+            grouped.setdefault(entry.topic, []).append(entry)
+        return grouped
+
+    def validate_payload(self, event_type: EventType, data: Mapping[str, Any]) -> BaseModel:
+        """The payload as its model, defaults applied; InvalidEventPayload names the member."""
+        merged = {**event_type.defaults, **data}
+        try:
+            return event_type.payload_model.model_validate(merged)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            message = "is required" if first["type"] == "missing" else first["msg"]
+            raise InvalidEventPayload(where, message.removeprefix("Value error, ")) from exc
+
+    def __iter__(self) -> Iterator[EventType]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_DEFAULT: Catalog | None = None
+
+
+def default_catalog() -> Catalog:
+    """A shared catalog with the default namespace, built on first use."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Catalog()
+    return _DEFAULT

@@ -1,0 +1,260 @@
+"""Signing keys, their public JWKs, and key sets that rotate.
+
+A `KeySet` publishes every key a receiver may meet: the next key before it signs anything (pending),
+the active key, and former keys until the operator retires them. Rotation is a state change of the
+set, not a special case in the signer: `signing_key(now)` promotes a pending key whose grace period
+has passed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+from ._errors import ConfigurationError
+
+__all__ = ["ALGORITHMS", "Algorithm", "KeySet", "KeyState", "SigningKey", "jwk_thumbprint"]
+
+Algorithm = Literal["RS256", "PS256", "ES256", "EdDSA"]
+ALGORITHMS: tuple[str, ...] = ("RS256", "PS256", "ES256", "EdDSA")
+KeyState = Literal["pending", "active", "retiring"]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+MANIFEST = "keyset.json"
+MIN_RSA_BITS = 2048  # the CAEP interoperability profile's floor
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwk_thumbprint(jwk: dict[str, Any]) -> str:
+    """RFC 7638: SHA-256 over the required members in lexicographic order."""
+    required = {
+        "RSA": ("e", "kty", "n"),
+        "EC": ("crv", "kty", "x", "y"),
+        "OKP": ("crv", "kty", "x"),
+    }
+    members = required.get(jwk.get("kty", ""))
+    if members is None:
+        raise ConfigurationError(f"cannot take the thumbprint of a {jwk.get('kty')!r} key")
+    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
+    return _b64(hashlib.sha256(canonical.encode()).digest())
+
+
+def _check_pairing(private_key: Any, alg: str) -> None:
+    expected = {
+        "RS256": rsa.RSAPrivateKey,
+        "PS256": rsa.RSAPrivateKey,
+        "ES256": ec.EllipticCurvePrivateKey,
+        "EdDSA": ed25519.Ed25519PrivateKey,
+    }
+    if alg not in expected:
+        raise ConfigurationError(f"unsupported algorithm {alg!r}; use one of {ALGORITHMS}")
+    if not isinstance(private_key, expected[alg]):
+        raise ConfigurationError(f"a {type(private_key).__name__} cannot sign {alg}")
+    if isinstance(private_key, rsa.RSAPrivateKey) and private_key.key_size < MIN_RSA_BITS:
+        raise ConfigurationError(f"RSA keys must have at least {MIN_RSA_BITS} bits")
+    if isinstance(private_key, ec.EllipticCurvePrivateKey) and not isinstance(
+        private_key.curve, ec.SECP256R1
+    ):
+        raise ConfigurationError("ES256 needs a P-256 key")
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    alg: str
+    private_key: PrivateKey
+
+    @classmethod
+    def generate(
+        cls, alg: str = "RS256", *, bits: int = 2048, kid: str | None = None
+    ) -> SigningKey:
+        if alg in ("RS256", "PS256"):
+            if bits not in (2048, 3072, 4096):
+                raise ConfigurationError("RSA keys are 2048, 3072 or 4096 bits")
+            private: PrivateKey = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        elif alg == "ES256":
+            private = ec.generate_private_key(ec.SECP256R1())
+        elif alg == "EdDSA":
+            private = ed25519.Ed25519PrivateKey.generate()
+        else:
+            raise ConfigurationError(f"unsupported algorithm {alg!r}; use one of {ALGORITHMS}")
+        return cls.from_private_key(private, alg, kid=kid)
+
+    @classmethod
+    def from_private_key(cls, private: Any, alg: str, *, kid: str | None = None) -> SigningKey:
+        _check_pairing(private, alg)
+        draft = cls(kid="", alg=alg, private_key=private)
+        return replace(draft, kid=kid or jwk_thumbprint(draft.public_jwk(with_kid=False)))
+
+    @classmethod
+    def from_pem(cls, pem: bytes, alg: str, *, kid: str | None = None) -> SigningKey:
+        try:
+            private = serialization.load_pem_private_key(pem, password=None)
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(f"not an unencrypted PEM private key: {exc}") from exc
+        return cls.from_private_key(private, alg, kid=kid)
+
+    def private_pem(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    def public_jwk(self, *, with_kid: bool = True) -> dict[str, Any]:
+        """The public half as a JWK (RFC 7517), with `use`, `alg` and `kid`."""
+        public = self.private_key.public_key()
+        if isinstance(public, rsa.RSAPublicKey):
+            jwk = RSAAlgorithm.to_jwk(public, as_dict=True)
+        elif isinstance(public, ec.EllipticCurvePublicKey):
+            jwk = ECAlgorithm.to_jwk(public, as_dict=True)
+        else:
+            jwk = OKPAlgorithm.to_jwk(public, as_dict=True)
+        jwk = {k: v for k, v in jwk.items() if k in ("kty", "n", "e", "crv", "x", "y")}
+        jwk.update({"use": "sig", "alg": self.alg})
+        if with_kid:
+            jwk["kid"] = self.kid
+        return jwk
+
+    def __repr__(self) -> str:  # never print key material
+        return f"SigningKey(kid={self.kid!r}, alg={self.alg!r})"
+
+
+@dataclass(frozen=True)
+class _Member:
+    key: SigningKey
+    state: KeyState
+    created_at: float
+    activate_at: float | None = None  # for a pending key
+
+
+class KeySet:
+    """One active signing key and every other published key; see the module docstring."""
+
+    def __init__(self, members: list[_Member] | None = None) -> None:
+        self._members: list[_Member] = list(members or [])
+
+    @classmethod
+    def with_new_key(
+        cls, alg: str = "RS256", *, bits: int = 2048, now: float | None = None
+    ) -> KeySet:
+        stamp = time.time() if now is None else now
+        return cls([_Member(SigningKey.generate(alg, bits=bits), "active", stamp)])
+
+    def members(self) -> list[tuple[SigningKey, KeyState, float, float | None]]:
+        return [(m.key, m.state, m.created_at, m.activate_at) for m in self._members]
+
+    def _promote(self, now: float) -> None:
+        due = [m for m in self._members if m.state == "pending" and (m.activate_at or 0) <= now]
+        if not due:
+            return
+        newest = max(due, key=lambda m: (m.activate_at or 0, m.created_at))
+        updated: list[_Member] = []
+        for member in self._members:
+            if member is newest:
+                updated.append(replace(member, state="active", activate_at=None))
+            elif member.state == "active" or (member in due):
+                updated.append(replace(member, state="retiring", activate_at=None))
+            else:
+                updated.append(member)
+        self._members = updated
+
+    def signing_key(self, *, now: float | None = None) -> SigningKey:
+        self._promote(time.time() if now is None else now)
+        for member in self._members:
+            if member.state == "active":
+                return member.key
+        raise ConfigurationError("the key set has no active signing key")
+
+    def add(self, key: SigningKey, *, grace: float = 0.0, now: float | None = None) -> None:
+        """Publish `key` now; it starts signing once `grace` seconds have passed."""
+        if any(m.key.kid == key.kid for m in self._members):
+            raise ConfigurationError(f"the key set already has kid {key.kid}")
+        stamp = time.time() if now is None else now
+        self._members.append(_Member(key, "pending", stamp, activate_at=stamp + grace))
+        self._promote(stamp)
+
+    def rotate(
+        self, alg: str | None = None, *, grace: float, bits: int = 2048, now: float | None = None
+    ) -> SigningKey:
+        """Publish a new key that becomes active after `grace`; the old one stays published."""
+        current = self.signing_key(now=now)
+        key = SigningKey.generate(alg or current.alg, bits=bits)
+        self.add(key, grace=grace, now=now)
+        return key
+
+    def retire(self, kid: str) -> None:
+        """Stop publishing a former key (the operator says when no SET signed by it is left)."""
+        member = next((m for m in self._members if m.key.kid == kid), None)
+        if member is None:
+            raise ConfigurationError(f"no key {kid} in the key set")
+        if member.state == "active":
+            raise ConfigurationError("the active key cannot be retired; rotate first")
+        self._members.remove(member)
+
+    def jwks(self, *, now: float | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Every published key, public parts only."""
+        self._promote(time.time() if now is None else now)
+        return {"keys": [m.key.public_jwk() for m in self._members]}
+
+    def save(self, directory: Path) -> None:
+        """PEM files (mode 0600) and a manifest; written so a reader never sees half a set."""
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for member in self._members:
+            path = directory / f"{member.key.kid}.pem"
+            if not path.exists():
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(descriptor, "wb") as handle:
+                    handle.write(member.key.private_pem())
+        manifest = {
+            "keys": [
+                {
+                    "kid": m.key.kid,
+                    "alg": m.key.alg,
+                    "state": m.state,
+                    "created_at": m.created_at,
+                    "activate_at": m.activate_at,
+                }
+                for m in self._members
+            ]
+        }
+        temporary = directory / f".{MANIFEST}.tmp"
+        temporary.write_text(json.dumps(manifest, indent=2) + "\n")
+        os.replace(temporary, directory / MANIFEST)
+
+    @classmethod
+    def load(cls, directory: Path) -> KeySet:
+        try:
+            manifest = json.loads((directory / MANIFEST).read_text())
+            members = [
+                _Member(
+                    SigningKey.from_pem(
+                        (directory / f"{item['kid']}.pem").read_bytes(),
+                        item["alg"],
+                        kid=item["kid"],
+                    ),
+                    item["state"],
+                    float(item["created_at"]),
+                    item.get("activate_at"),
+                )
+                for item in manifest["keys"]
+            ]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigurationError(f"cannot load the key set in {directory}: {exc}") from exc
+        return cls(members)
+
+    @staticmethod
+    def exists(directory: Path) -> bool:
+        return (directory / MANIFEST).exists()

@@ -1,0 +1,178 @@
+"""Verifying SETs: what a receiver relies on. Every check is on; failures raise with their code.
+
+The algorithm is never chosen by the token: the key found for its `kid` must carry an allowed
+algorithm equal to the header's. `alg: none` and HMAC algorithms are refused before any key is
+touched (an HMAC "signature" made with a public key is the classic confusion attack).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from pydantic import BaseModel, ValidationError
+
+from ._catalog import Catalog, EventType, InvalidEventPayload, default_catalog
+from ._claims import SecurityEventToken
+from ._errors import (
+    ConfigurationError,
+    InvalidAudience,
+    InvalidIssuer,
+    InvalidKey,
+    InvalidRequest,
+    ReplayedToken,
+)
+from ._issue import SET_TYP
+from ._jwks import JwksSource
+from ._keys import ALGORITHMS
+from ._replay import ReplayCache
+
+__all__ = ["DEFAULT_CLOCK_SKEW", "VerifiedSet", "Verifier", "unverified_header"]
+
+DEFAULT_CLOCK_SKEW = 60.0
+KEY_TYPES = {"RS256": "RSA", "PS256": "RSA", "ES256": "EC", "EdDSA": "OKP"}
+
+
+@dataclass(frozen=True)
+class VerifiedSet:
+    claims: SecurityEventToken
+    header: dict[str, Any]
+    event_type: EventType | None  # None: an event URI the catalog does not know
+    payload: BaseModel | dict[str, Any]
+
+    @property
+    def event_uri(self) -> str:
+        return self.claims.event_uri
+
+
+def unverified_header(token: str) -> dict[str, Any]:
+    """The JOSE header, parsed but NOT verified."""
+    if not isinstance(token, str) or token.count(".") != 2:
+        raise InvalidRequest("not a compact JWS")
+    try:
+        return jwt.get_unverified_header(token)
+    except jwt.DecodeError as exc:
+        raise InvalidRequest("the JWS header cannot be parsed") from exc
+
+
+def _typ_ok(typ: Any) -> bool:
+    if not isinstance(typ, str):
+        return False
+    typ = typ.lower()
+    return typ in (SET_TYP, "application/" + SET_TYP)
+
+
+class Verifier:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str | Iterable[str],
+        algorithms: Sequence[str],
+        jwks: JwksSource,
+        max_clock_skew: float = DEFAULT_CLOCK_SKEW,
+        replay_cache: ReplayCache | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        if not algorithms:
+            raise ConfigurationError("name the allowed algorithms explicitly")
+        unsupported = [alg for alg in algorithms if alg not in ALGORITHMS]
+        if unsupported:
+            raise ConfigurationError(f"unsupported algorithms {unsupported}; use {ALGORITHMS}")
+        self.issuer = issuer
+        self.audiences = {audience} if isinstance(audience, str) else set(audience)
+        self.algorithms = tuple(algorithms)
+        self.jwks = jwks
+        self.max_clock_skew = max_clock_skew
+        self.replay_cache = replay_cache if replay_cache is not None else ReplayCache()
+        self.catalog = catalog or default_catalog()
+
+    async def verify(self, token: str, *, now: float | None = None) -> VerifiedSet:
+        header = unverified_header(token)
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg.lower() == "none":
+            raise InvalidKey("unsigned SETs are not accepted")
+        if alg.upper().startswith("HS"):
+            raise InvalidKey("symmetric algorithms are not accepted")
+        if alg not in self.algorithms:
+            raise InvalidKey(f"algorithm {alg} is not accepted")
+        if not _typ_ok(header.get("typ")):
+            raise InvalidRequest("the JOSE header typ must be secevent+jwt")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise InvalidKey("the kid is not a string")
+        try:
+            jwk = await self.jwks.key(kid)
+        except ConfigurationError as exc:
+            raise InvalidKey("the issuer's keys cannot be retrieved") from exc
+        if jwk is None:
+            raise InvalidKey("unknown signing key")
+        return self._verify_with(token, header, jwk, now=now)
+
+    def _verify_with(
+        self, token: str, header: dict[str, Any], jwk: dict[str, Any], *, now: float | None
+    ) -> VerifiedSet:
+        alg = header["alg"]
+        if jwk.get("alg", alg) != alg or jwk.get("kty") != KEY_TYPES[alg]:
+            raise InvalidKey("the signing key does not match the algorithm")
+        try:
+            key = jwt.PyJWK(jwk, algorithm=alg).key
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                options={
+                    "verify_aud": False,
+                    "verify_iss": False,
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "require": [],
+                },
+            )
+        except jwt.InvalidSignatureError as exc:
+            raise InvalidKey("the signature does not verify") from exc
+        except (jwt.PyJWKError, jwt.InvalidKeyError) as exc:
+            raise InvalidKey("the signing key cannot be used") from exc
+        except jwt.DecodeError as exc:
+            raise InvalidRequest("the SET cannot be decoded") from exc
+        return self._check_claims(claims, header, now=time.time() if now is None else now)
+
+    def _check_claims(
+        self, claims: dict[str, Any], header: dict[str, Any], *, now: float
+    ) -> VerifiedSet:
+        for required in ("iss", "iat", "jti", "events"):
+            if required not in claims:
+                raise InvalidRequest(f"the {required} claim is missing")
+        if claims["iss"] != self.issuer:
+            raise InvalidIssuer("the issuer is not accepted")
+        audiences = claims.get("aud")
+        audiences = [audiences] if isinstance(audiences, str) else audiences
+        if not isinstance(audiences, list) or not self.audiences.intersection(audiences):
+            raise InvalidAudience("this receiver is not an audience of the SET")
+        try:
+            parsed = SecurityEventToken.model_validate(claims)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            message = first["msg"].removeprefix("Value error, ")
+            raise InvalidRequest(f"{where}: {message}" if where else message) from exc
+        if parsed.iat > now + self.max_clock_skew:
+            raise InvalidRequest("the SET was issued in the future")
+        event_type, payload = self._event(parsed)
+        if self.replay_cache.check_and_add(f"{parsed.iss}\x00{parsed.jti}"):
+            raise ReplayedToken("this jti was received before")
+        return VerifiedSet(parsed, header, event_type, payload)
+
+    def _event(self, parsed: SecurityEventToken) -> tuple[EventType | None, Any]:
+        try:
+            event_type = self.catalog.by_uri(parsed.event_uri)
+        except LookupError:
+            return None, parsed.event_payload  # unknown events are passed on, not refused
+        try:
+            return event_type, self.catalog.validate_payload(event_type, parsed.event_payload)
+        except InvalidEventPayload as exc:
+            raise InvalidRequest(f"the event payload does not match its type: {exc}") from exc
