@@ -28,6 +28,7 @@ from ._errors import (
 from ._issue import SET_TYP, build_claims, issue, sign_claims
 from ._jwks import JwksSource, RemoteJwks, StaticJwks
 from ._keys import ALGORITHMS, KeySet, SigningKey, jwk_thumbprint
+from ._receive import SET_MEDIA_TYPE, make_push_handler, rejection_response
 from ._replay import ReplayCache
 from ._subjects import (
     AccountId,
@@ -47,11 +48,19 @@ from ._subjects import (
     parse_subject_identifier,
     subjects_match,
 )
+from ._subscriber import (
+    DiscoveryError,
+    SubscriptionFailed,
+    TopicSubscription,
+    WebSubSubscriber,
+    discover,
+)
 from ._verify import VerifiedSet, Verifier, unverified_header
 
 __all__ = [
     "ALGORITHMS",
     "DEFAULT_NAMESPACE",
+    "SET_MEDIA_TYPE",
     "SET_TYP",
     "AccessDenied",
     "AccountId",
@@ -61,6 +70,7 @@ __all__ = [
     "ComplexId",
     "ConfigurationError",
     "DidId",
+    "DiscoveryError",
     "EmailId",
     "EventType",
     "InvalidAudience",
@@ -85,15 +95,21 @@ __all__ = [
     "SigningKey",
     "StaticJwks",
     "SubjectIdentifier",
+    "SubscriptionFailed",
+    "TopicSubscription",
     "UnknownEventType",
     "UriId",
     "VerifiedSet",
     "Verifier",
+    "WebSubSubscriber",
     "build_claims",
     "default_catalog",
+    "discover",
     "issue",
     "jwk_thumbprint",
+    "make_push_handler",
     "parse_subject_identifier",
+    "rejection_response",
     "sign_claims",
     "subjects_match",
     "unverified_header",

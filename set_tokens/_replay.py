@@ -35,5 +35,9 @@ class ReplayCache:
         self._seen.move_to_end(key)
         return seen
 
+    def forget(self, key: str) -> None:
+        """Let `key` be accepted again (its processing failed and the sender will retry)."""
+        self._seen.pop(key, None)
+
     def __len__(self) -> int:
         return len(self._seen)

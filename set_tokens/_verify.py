@@ -48,6 +48,10 @@ class VerifiedSet:
         return self.claims.event_uri
 
 
+def _replay_key(claims: SecurityEventToken) -> str:
+    return f"{claims.iss}\x00{claims.jti}"
+
+
 def unverified_header(token: str) -> dict[str, Any]:
     """The JOSE header, parsed but NOT verified."""
     if not isinstance(token, str) or token.count(".") != 2:
@@ -163,9 +167,13 @@ class Verifier:
         if parsed.iat > now + self.max_clock_skew:
             raise InvalidRequest("the SET was issued in the future")
         event_type, payload = self._event(parsed)
-        if self.replay_cache.check_and_add(f"{parsed.iss}\x00{parsed.jti}"):
+        if self.replay_cache.check_and_add(_replay_key(parsed)):
             raise ReplayedToken("this jti was received before")
         return VerifiedSet(parsed, header, event_type, payload)
+
+    def forget(self, verified: VerifiedSet) -> None:
+        """Accept this SET's jti again: its processing failed and the transmitter will resend."""
+        self.replay_cache.forget(_replay_key(verified.claims))
 
     def _event(self, parsed: SecurityEventToken) -> tuple[EventType | None, Any]:
         try:

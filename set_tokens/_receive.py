@@ -1,0 +1,64 @@
+"""An aiohttp handler for RFC 8935 push delivery: verify, hand over, answer.
+
+202 with an empty body once the application's callback returned; 400 with
+`{"err", "description"}` and `Content-Language` for a SET that fails verification (the transmitter
+must not retry it); a SET received again (same jti) is answered 202 without a second hand-over, as
+§2 asks; if the callback raises, the error propagates (a 5xx), the jti is forgotten, and the
+transmitter's retry is processed as new.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from ._errors import InvalidRequest, ReplayedToken, SetError
+from ._verify import VerifiedSet, Verifier
+
+__all__ = ["MAX_SET_BYTES", "SET_MEDIA_TYPE", "make_push_handler", "rejection_response"]
+
+SET_MEDIA_TYPE = "application/secevent+jwt"
+MAX_SET_BYTES = 64 * 1024
+
+EventCallback = Callable[[VerifiedSet], Awaitable[None]]
+
+
+def rejection_response(error: SetError) -> web.Response:
+    """RFC 8935 §2.3: 400, a JSON error object and a Content-Language header."""
+    return web.Response(
+        status=400,
+        text=json.dumps(error.to_json()),
+        content_type="application/json",
+        headers={"Content-Language": "en"},
+    )
+
+
+def make_push_handler(
+    verifier: Verifier, on_event: EventCallback, *, max_bytes: int = MAX_SET_BYTES
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def receive(request: web.Request) -> web.Response:
+        if request.content_type != SET_MEDIA_TYPE:
+            # Not a SET at all: a permanent error for this request, so 400 rather than 415.
+            return rejection_response(InvalidRequest(f"the body must be {SET_MEDIA_TYPE}"))
+        body = await request.content.read(max_bytes + 1)
+        if len(body) > max_bytes:
+            return rejection_response(InvalidRequest("the SET is too large"))
+        try:
+            token = body.decode("ascii").strip()
+            verified = await verifier.verify(token)
+        except UnicodeDecodeError:
+            return rejection_response(InvalidRequest("a compact JWS is ASCII"))
+        except ReplayedToken:
+            return web.Response(status=202)  # already received and handed over
+        except SetError as error:
+            return rejection_response(error)
+        try:
+            await on_event(verified)
+        except BaseException:
+            verifier.forget(verified)
+            raise
+        return web.Response(status=202)
+
+    return receive
