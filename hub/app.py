@@ -22,20 +22,27 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from set_tokens import DEFAULT_NAMESPACE, Catalog
+
 from .config import Settings
 from .dispatch import Dispatcher
 from .errors import error_middleware
+from .identity import IdentityPublishing
 from .metrics import Metrics
 from .outbound import DestinationPolicy, OutboundClient
 from .policy import TopicPolicy
 from .publishing import Publishing
-from .routes import hub_endpoint, ops, topics
+from .routes import events, hub_endpoint, jwks, ops, topics
+from .signing import SetSigner
 from .state import (
+    CATALOG,
     CLOCK,
     DISPATCHER,
+    IDENTITY,
     METRICS,
     PUBLISHING,
     SETTINGS,
+    SIGNER,
     STORE,
     SUBSCRIBING,
     VERIFIER,
@@ -67,7 +74,11 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.add_routes(hub_endpoint.routes)
     app.add_routes(topics.routes)
     app.add_routes(ops.routes)
+    app[CATALOG] = Catalog(namespace=settings.event_namespace or DEFAULT_NAMESPACE)
+    app.add_routes(events.routes)
+    app.add_routes(jwks.routes)
     app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(_signer)
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_janitor)
     return app
@@ -85,24 +96,50 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     await store.close()
 
 
+async def _signer(app: web.Application) -> AsyncIterator[None]:
+    signer = SetSigner(app[SETTINGS], clock=app[CLOCK])
+    app[SIGNER] = signer
+    yield
+    await asyncio.get_running_loop().run_in_executor(None, signer.close)
+
+
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings, store, clock, metrics = app[SETTINGS], app[STORE], app[CLOCK], app[METRICS]
     owner = node_id()
     policy = DestinationPolicy(
         allow_private=settings.allow_private_callbacks, allowed_networks=settings.allowed_networks
     )
+    catalog = app[CATALOG]
+    identity_topics = catalog.topics()
     async with OutboundClient(policy) as client:
         verifier = IntentVerifier(store, client, settings, metrics, owner=owner, clock=clock)
-        dispatcher = Dispatcher(store, client, settings, metrics, owner=owner, clock=clock)
+        dispatcher = Dispatcher(
+            store,
+            client,
+            settings,
+            metrics,
+            owner=owner,
+            clock=clock,
+            renderer=app[SIGNER].render,
+        )
 
         async def topic_exists(name: str) -> bool:
-            return await store.topics.get(name) is not None
+            return name in identity_topics or await store.topics.get(name) is not None
 
         topic_policy = TopicPolicy(settings, topic_exists)
         app[VERIFIER] = verifier
         app[DISPATCHER] = dispatcher
         app[SUBSCRIBING] = Subscribing(
-            store, topic_policy, policy, settings, clock=clock, wake_verifier=verifier.wake
+            store,
+            topic_policy,
+            policy,
+            settings,
+            catalog,
+            clock=clock,
+            wake_verifier=verifier.wake,
+        )
+        app[IDENTITY] = IdentityPublishing(
+            store, catalog, settings, metrics, clock=clock, wake_dispatcher=dispatcher.wake
         )
         app[PUBLISHING] = Publishing(
             store,

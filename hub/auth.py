@@ -13,7 +13,7 @@ import secrets
 from .errors import Forbidden, Unauthorized
 from .store import Store, Token
 
-__all__ = ["TOKEN_PREFIX", "authenticate", "create_token", "scope_covers"]
+__all__ = ["TOKEN_PREFIX", "authenticate", "create_token", "require_scope", "scope_covers"]
 
 TOKEN_PREFIX = "sethub_"  # noqa: S105 (a prefix, not a secret)
 TOKEN_BYTES = 32
@@ -46,10 +46,17 @@ def bearer_token(authorization: str | None) -> str | None:
     return value.strip()
 
 
+def require_scope(token: Token, action: str, topic: str | None = None) -> None:
+    if not scope_covers(token.scope, action, topic):
+        what = f"{action} on topic {topic}" if topic else action
+        raise Forbidden(f"the token's scope does not allow {what}")
+
+
 async def authenticate(
-    store: Store, authorization: str | None, *, action: str, topic: str | None = None
+    store: Store, authorization: str | None, *, action: str | None, topic: str | None = None
 ) -> Token:
-    """The token named by an `Authorization: Bearer` header, if it may do `action` on `topic`."""
+    """The token named by an `Authorization: Bearer` header, if it may do `action` on `topic`
+    (with `action` None the scope is left to the caller: see `require_scope`)."""
     presented = bearer_token(authorization)
     if presented is None:
         raise Unauthorized("a bearer token is required")
@@ -58,7 +65,6 @@ async def authenticate(
     if found is None or not hmac.compare_digest(found[0], digest):
         raise Unauthorized("the bearer token is not valid")
     token = found[1]
-    if not scope_covers(token.scope, action, topic):
-        what = f"{action} on topic {topic}" if topic else action
-        raise Forbidden(f"the token's scope does not allow {what}")
+    if action is not None:
+        require_scope(token, action, topic)
     return token

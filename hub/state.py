@@ -6,20 +6,27 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from set_tokens import Catalog
+
 from .config import Settings
 from .dispatch import Dispatcher
+from .identity import IdentityPublishing
 from .metrics import Metrics
 from .publishing import Publishing
+from .signing import SetSigner
 from .store import Store
 from .subscribing import Subscribing
 from .verification import IntentVerifier
 
 __all__ = [
+    "CATALOG",
     "CLOCK",
     "DISPATCHER",
+    "IDENTITY",
     "METRICS",
     "PUBLISHING",
     "SETTINGS",
+    "SIGNER",
     "STORE",
     "SUBSCRIBING",
     "VERIFIER",
@@ -33,3 +40,6 @@ SUBSCRIBING = web.AppKey("subscribing", Subscribing)
 PUBLISHING = web.AppKey("publishing", Publishing)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 VERIFIER = web.AppKey("verifier", IntentVerifier)
+IDENTITY = web.AppKey("identity", IdentityPublishing)
+SIGNER = web.AppKey("signer", SetSigner)
+CATALOG = web.AppKey("catalog", Catalog)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+
+from set_tokens import Catalog, EventType, UnknownEventType
 
 from .config import Settings
-from .errors import CallbackNotAllowed, TooManyRequests, TopicNotAllowed
+from .errors import CallbackNotAllowed, InvalidParameter, TooManyRequests, TopicNotAllowed
 from .limits import RateLimiter
 from .outbound import DestinationPolicy
 from .policy import TopicPolicy, check_callback
 from .store import IntentMode, Store
 from .store.subscriptions import callback_host
-from .websub import SubscriptionRequest
+from .websub import AUDIENCE_PARAMETER, EVENTS_PARAMETER, SubscriptionRequest
 
 __all__ = ["Subscribing"]
 
@@ -25,10 +27,13 @@ class Subscribing:
         topics: TopicPolicy,
         destinations: DestinationPolicy,
         settings: Settings,
+        catalog: Catalog,
         *,
         clock: Callable[[], float],
         wake_verifier: Callable[[], None],
     ) -> None:
+        self._catalog = catalog
+        self._identity_topics: Mapping[str, list[EventType]] = catalog.topics()
         self._store = store
         self._topics = topics
         self._destinations = destinations
@@ -73,12 +78,15 @@ class Subscribing:
                 self._wake()
                 raise
             await self._check_caps(request, host)
+        audience, event_types = self._identity_options(request)
         await self._store.intents.add(
             mode=request.mode,
             topic=request.topic,
             callback=request.callback,
             secret=request.secret,
             lease_seconds=request.lease_seconds,
+            audience=audience,
+            event_types=event_types,
             now=self._clock(),
         )
         self._wake()
@@ -102,3 +110,34 @@ class Subscribing:
                 "this callback host has reached its subscription limit",
                 retry_after=CAP_RETRY_AFTER_SECONDS,
             )
+
+    def _identity_options(
+        self, request: SubscriptionRequest
+    ) -> tuple[str | None, tuple[str, ...] | None]:
+        """The SET audience and event-type filter of a subscription to an identity topic."""
+        name = self._topics.own_topic(request.topic)
+        entries = self._identity_topics.get(name or "")
+        if entries is None:
+            if request.audience is not None or request.events is not None:
+                raise InvalidParameter(
+                    f"{AUDIENCE_PARAMETER} and {EVENTS_PARAMETER} apply to identity topics only"
+                )
+            return None, None
+        if request.events is None:
+            return request.audience, None
+        return request.audience, self._event_filter(request.events, entries)
+
+    def _event_filter(self, names: Sequence[str], entries: list[EventType]) -> tuple[str, ...]:
+        offered = {entry.uri for entry in entries}
+        uris: list[str] = []
+        for name in names:
+            try:
+                uri = self._catalog.lookup(name).uri
+            except UnknownEventType as exc:
+                raise InvalidParameter(f"{EVENTS_PARAMETER}: unknown event type {name!r}") from exc
+            if uri not in offered:
+                raise InvalidParameter(
+                    f"{EVENTS_PARAMETER}: {name!r} is not published on this topic"
+                )
+            uris.append(uri)
+        return tuple(dict.fromkeys(uris))

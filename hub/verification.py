@@ -113,6 +113,8 @@ class IntentVerifier(Worker[Intent]):
                 secret=intent.secret,
                 lease_seconds=lease,
                 now=sent_at,
+                audience=intent.audience,
+                event_types=intent.event_types,
             )
         elif verified:
             await self._store.subscriptions.remove(

@@ -1,14 +1,20 @@
-"""Hub-owned topics: discovery (WebSub §4) at `/topics/{name}`, and publishing their content."""
+"""Hub-owned topics at `/topics/{name}` with WebSub discovery links (§4).
+
+Identity topics (from the event catalog) describe themselves as JSON: their event types and URIs,
+and the media type of their deliveries. Content topics serve the content their publisher posted,
+and take new content by POST with a publisher token.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from ..auth import authenticate
-from ..errors import BadRequest, NotFound
+from ..errors import BadRequest, Forbidden, NotFound
+from ..identity import SET_CONTENT_TYPE
 from ..policy import TOPIC_NAME
-from ..state import PUBLISHING, SETTINGS, STORE
-from ..websub import link_header
+from ..state import CATALOG, PUBLISHING, SETTINGS, STORE
+from ..websub import AUDIENCE_PARAMETER, EVENTS_PARAMETER, link_header
 
 __all__ = ["routes"]
 
@@ -25,27 +31,51 @@ def _name(request: web.Request) -> str:
 @routes.get("/topics")
 async def list_topics(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    names = await request.app[STORE].topics.names()
+    identity = sorted(request.app[CATALOG].topics())
+    content = [n for n in await request.app[STORE].topics.names() if n not in identity]
     return web.json_response(
         {
             "hub": settings.hub_url,
-            "topics": [{"name": n, "url": settings.topic_url(n)} for n in names],
+            "topics": [
+                {"name": n, "url": settings.topic_url(n), "kind": "identity"} for n in identity
+            ]
+            + [{"name": n, "url": settings.topic_url(n), "kind": "content"} for n in content],
         }
     )
 
 
+def _description(request: web.Request, name: str) -> dict[str, object]:
+    settings = request.app[SETTINGS]
+    entries = request.app[CATALOG].topics()[name]
+    return {
+        "topic": settings.topic_url(name),
+        "hub": settings.hub_url,
+        "content_type": SET_CONTENT_TYPE,
+        "jwks_uri": f"{settings.base_url}/.well-known/jwks.json",
+        "issuer": settings.set_issuer,
+        "subscribe_parameters": {
+            AUDIENCE_PARAMETER: "the SETs' aud (default: the callback's origin)",
+            EVENTS_PARAMETER: "comma-separated event types to receive (default: all)",
+        },
+        "events": [
+            {"name": e.name, "uri": e.uri, "standard": e.standard, "aliases": sorted(e.aliases)}
+            for e in entries
+        ],
+    }
+
+
 @routes.route("GET", "/topics/{name}")
 async def get_topic(request: web.Request) -> web.Response:
-    """The topic's current content with `Link` rel=hub and rel=self (HEAD is served too)."""
+    """The topic with `Link` rel=hub and rel=self (HEAD is served too)."""
     name = _name(request)
+    settings = request.app[SETTINGS]
+    links = {"Link": link_header(settings.hub_url, settings.topic_url(name))}
+    if name in request.app[CATALOG].topics():
+        return web.json_response(_description(request, name), headers=links)
     topic = await request.app[STORE].topics.get(name)
     if topic is None:
         raise NotFound("no such topic")
-    settings = request.app[SETTINGS]
-    response = web.Response(body=topic.content)
-    response.headers["Content-Type"] = topic.content_type
-    response.headers["Link"] = link_header(settings.hub_url, settings.topic_url(name))
-    return response
+    return web.Response(body=topic.content, headers={"Content-Type": topic.content_type, **links})
 
 
 @routes.post("/topics/{name}")
@@ -55,6 +85,8 @@ async def post_topic(request: web.Request) -> web.Response:
     token = await authenticate(
         request.app[STORE], request.headers.get("Authorization"), action="publish", topic=name
     )
+    if name in request.app[CATALOG].topics():
+        raise Forbidden(f"{name} is an identity topic: publish its events with POST /events")
     request.app[PUBLISHING].admit(f"token:{token.id}")
     body = await request.read()
     if not body:

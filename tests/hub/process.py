@@ -65,7 +65,8 @@ async def start_hub_process(db: Path, port: int, *flags: str) -> HubProcess:
     handle = log.open("w")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SETHUB_")}
     process = subprocess.Popen(
-        [*sethub_command(), "serve", "--db", str(db), "--port", str(port), *flags],
+        [*sethub_command(), "serve", "--db", str(db), "--port", str(port),
+         "--keys-dir", str(db.parent / "keys"), *flags],
         stdout=handle,
         stderr=subprocess.STDOUT,
         text=True,

@@ -49,6 +49,8 @@ def test_settings(db: Path, port: int, **overrides: Any) -> Settings:
     """Fast settings for tests: loopback allowed, quick polls, a short retry schedule."""
     values: dict[str, Any] = {
         "db": db,
+        "keys_dir": db.parent / "keys",
+        "signing_workers": 1,
         "port": port,
         "allow_private_callbacks": True,
         "poll_interval": 0.05,

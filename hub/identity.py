@@ -1,0 +1,203 @@
+"""Identity events from publishers: validated against the catalog before anything is stored.
+
+A `POST /events` body is one event object or an array of them. Each names its type (catalog short
+name, event-type URI or a vendor alias), its subject (an RFC 9493 subject identifier), its data
+(the event's payload, checked against the type's model), and optionally when it happened, a `txn`
+and an idempotency `id`. A batch is validated whole: one bad event refuses the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from set_tokens import (
+    Catalog,
+    EventType,
+    InvalidEventPayload,
+    InvalidSubjectIdentifier,
+    UnknownEventType,
+    parse_subject_identifier,
+)
+
+from .config import Settings
+from .errors import BadRequest
+from .metrics import Metrics
+from .store import EventKind, NewEvent, PublishedEvent, Store
+
+__all__ = ["IdentityPublishing", "InvalidEvent", "ValidatedEvent", "parse_events"]
+
+SET_CONTENT_TYPE = "application/secevent+jwt"
+
+EVENT_FIELDS = frozenset({"type", "subject", "data", "occurred_at", "txn", "id"})
+MAX_ID_LENGTH = 200
+MAX_TXN_LENGTH = 200
+
+
+class InvalidEvent(BadRequest):
+    """A publish body that does not describe valid identity events; `field` names the culprit."""
+
+    code = "invalid_event"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ValidatedEvent:
+    event_type: EventType
+    subject: dict[str, Any]  # RFC 9493 wire form
+    payload: dict[str, Any]  # validated, JSON-ready
+    toe: int | None
+    txn: str
+    idempotency_id: str | None
+
+    def to_json(self) -> bytes:
+        """The stored event: what every subscription's SET is rendered from."""
+        document = {
+            "type": self.event_type.uri,
+            "sub_id": self.subject,
+            "payload": self.payload,
+            "toe": self.toe,
+            "txn": self.txn,
+        }
+        return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _time_of_event(value: Any, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidEvent(field, "must be an RFC 3339 time or epoch seconds")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise InvalidEvent(field, "must not be negative")
+        return int(value)
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidEvent(field, "is not an RFC 3339 time") from exc
+        if moment.tzinfo is None:
+            raise InvalidEvent(field, "must carry a time zone offset (RFC 3339)")
+        return int(moment.timestamp())
+    raise InvalidEvent(field, "must be an RFC 3339 time or epoch seconds")
+
+
+def _optional_string(value: Any, field: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise InvalidEvent(field, f"must be a non-empty string of at most {limit} characters")
+    return value
+
+
+def _one(item: Any, where: str, catalog: Catalog) -> ValidatedEvent:
+    if not isinstance(item, dict):
+        raise InvalidEvent(where or "body", "an event must be a JSON object")
+    prefix = f"{where}." if where else ""
+    unknown = sorted(set(item) - EVENT_FIELDS)
+    if unknown:
+        raise InvalidEvent(f"{prefix}{unknown[0]}", "is not a field of an event")
+    type_name = item.get("type")
+    if not isinstance(type_name, str) or not type_name:
+        raise InvalidEvent(f"{prefix}type", "is required and must be a string")
+    try:
+        event_type = catalog.lookup(type_name)
+    except UnknownEventType as exc:
+        raise InvalidEvent(f"{prefix}type", f"unknown event type {type_name!r}") from exc
+    if "subject" not in item:
+        raise InvalidEvent(f"{prefix}subject", "is required")
+    try:
+        subject = parse_subject_identifier(item["subject"]).to_json()
+    except InvalidSubjectIdentifier as exc:
+        raise InvalidEvent(f"{prefix}subject", str(exc)) from exc
+    data = item.get("data", {})
+    if not isinstance(data, dict):
+        raise InvalidEvent(f"{prefix}data", "must be a JSON object")
+    try:
+        model = catalog.validate_payload(event_type, data)
+    except InvalidEventPayload as exc:
+        field = f"{prefix}data.{exc.field}" if exc.field else f"{prefix}data"
+        raise InvalidEvent(field, str(exc)) from exc
+    return ValidatedEvent(
+        event_type=event_type,
+        subject=subject,
+        payload=model.model_dump(mode="json", exclude_none=True, by_alias=True),
+        toe=_time_of_event(item.get("occurred_at"), f"{prefix}occurred_at"),
+        txn=_optional_string(item.get("txn"), f"{prefix}txn", MAX_TXN_LENGTH) or uuid.uuid4().hex,
+        idempotency_id=_optional_string(item.get("id"), f"{prefix}id", MAX_ID_LENGTH),
+    )
+
+
+def parse_events(body: bytes, catalog: Catalog, *, max_batch: int) -> list[ValidatedEvent]:
+    """Validate a whole publish body, all or nothing."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidEvent("body", "is not valid JSON") from exc
+    if isinstance(document, list):
+        if not document:
+            raise InvalidEvent("body", "an empty array publishes nothing")
+        if len(document) > max_batch:
+            raise InvalidEvent("body", f"at most {max_batch} events per request")
+        return [_one(item, f"[{n}]", catalog) for n, item in enumerate(document)]
+    return [_one(document, "", catalog)]
+
+
+class IdentityPublishing:
+    """Validated identity events in, stored events and deliveries out, in one transaction."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        settings: Settings,
+        metrics: Metrics,
+        *,
+        clock: Callable[[], float],
+        wake_dispatcher: Callable[[], None],
+    ) -> None:
+        self._store = store
+        self.catalog = catalog
+        self._settings = settings
+        self._metrics = metrics
+        self._clock = clock
+        self._wake = wake_dispatcher
+
+    def parse(self, body: bytes) -> list[ValidatedEvent]:
+        return parse_events(body, self.catalog, max_batch=self._settings.max_batch_events)
+
+    async def publish(
+        self, events: list[ValidatedEvent], *, token_id: int, request_key: str | None
+    ) -> tuple[list[PublishedEvent], bool]:
+        """Store the batch; the same key (per token) within the window publishes nothing new."""
+        new = [
+            NewEvent(
+                topic=self._settings.topic_url(event.event_type.topic),
+                content_type=SET_CONTENT_TYPE,
+                body=event.to_json(),
+                kind=EventKind.IDENTITY,
+                event_type=event.event_type.uri,
+                txn=event.txn,
+                idempotency_key=(
+                    f"{token_id}:event:{event.idempotency_id}" if event.idempotency_id else None
+                ),
+            )
+            for event in events
+        ]
+        published, replayed = await self._store.deliveries.publish_batch(
+            new,
+            now=self._clock(),
+            idempotency_key=f"{token_id}:request:{request_key}" if request_key else None,
+            idempotency_window=self._settings.idempotency_window,
+        )
+        if not replayed:
+            self._metrics.events.inc(len(events))
+            self._wake()
+        return published, replayed
