@@ -159,6 +159,7 @@ class Subscriber:
     verify: str = "echo"
     deliver_status: int | list[int] = 202
     deliver_headers: dict[str, str] = field(default_factory=dict)
+    deliver_body: bytes = b""
     delay: float = 0.0  # seconds to wait before answering a delivery
     verify_delay: float = 0.0  # seconds to wait before answering a verification
     active: int = 0  # deliveries being answered right now
@@ -208,7 +209,7 @@ class Subscriber:
         status = self.deliver_status
         if isinstance(status, list):
             status = status.pop(0) if len(status) > 1 else status[0]
-        return web.Response(status=status, headers=self.deliver_headers)
+        return web.Response(status=status, headers=self.deliver_headers, body=self.deliver_body)
 
     def app(self) -> web.Application:
         app = web.Application()
