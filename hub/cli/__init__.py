@@ -6,11 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import deliveries, serve, tokens
+from . import deliveries, keys, publish, serve, tokens, verify
 
 __all__ = ["main"]
 
-SUBCOMMANDS = (serve, tokens, deliveries)
+SUBCOMMANDS = (serve, tokens, keys, publish, verify, deliveries)
 
 
 def build_parser() -> argparse.ArgumentParser:

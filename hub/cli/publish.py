@@ -1,0 +1,103 @@
+"""`sethub publish`: send one identity event to a hub's publisher API (POST /events)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+__all__ = ["register"]
+
+TIMEOUT_SECONDS = 30
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("publish", help="publish an identity event to a hub")
+    parser.add_argument(
+        "--hub",
+        default=os.environ.get("SETHUB_HUB", "http://127.0.0.1:8080"),
+        help="the hub's base URL (env SETHUB_HUB)",
+    )
+    parser.add_argument(
+        "--token", default=os.environ.get("SETHUB_TOKEN"), help="publisher token (env SETHUB_TOKEN)"
+    )
+    parser.add_argument("--type", help="event type: short name, URI or vendor name")
+    parser.add_argument("--subject", help='subject identifier JSON, e.g. {"format":"email",...}')
+    parser.add_argument("--data", default=None, help="event data: JSON, @FILE, or - for stdin")
+    parser.add_argument("--occurred-at", default=None, help="RFC 3339 time or epoch seconds")
+    parser.add_argument("--txn", default=None)
+    parser.add_argument("--id", default=None, help="idempotency id")
+    parser.add_argument(
+        "--file",
+        type=Path,
+        default=None,
+        help="a whole event (or array of events) as JSON instead of the flags",
+    )
+    parser.set_defaults(func=run)
+
+
+def _json_argument(value: str, what: str) -> Any:
+    if value == "-":
+        value = sys.stdin.read()
+    elif value.startswith("@"):
+        value = Path(value[1:]).read_text()
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise ValueError(f"{what} is not valid JSON: {exc}") from exc
+
+
+def _body(args: argparse.Namespace) -> Any:
+    if args.file is not None:
+        return _json_argument("@" + str(args.file), "--file")
+    if not args.type or not args.subject:
+        raise ValueError("give --type and --subject (or --file)")
+    event: dict[str, Any] = {
+        "type": args.type,
+        "subject": _json_argument(args.subject, "--subject"),
+    }
+    if args.data is not None:
+        event["data"] = _json_argument(args.data, "--data")
+    if args.occurred_at is not None:
+        event["occurred_at"] = (
+            int(args.occurred_at) if args.occurred_at.isdigit() else (args.occurred_at)
+        )
+    for name in ("txn", "id"):
+        if getattr(args, name) is not None:
+            event[name] = getattr(args, name)
+    return event
+
+
+async def _post(hub: str, token: str, body: Any) -> tuple[int, str]:
+    url = hub.rstrip("/") + "/events"
+    headers = {"Authorization": f"Bearer {token}"}
+    timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.post(url, json=body, headers=headers) as response,
+    ):
+        return response.status, await response.text()
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.token:
+        print("sethub: a publisher token is needed (--token or SETHUB_TOKEN)", file=sys.stderr)
+        return 2
+    try:
+        body = _body(args)
+    except (ValueError, OSError) as exc:
+        print(f"sethub: {exc}", file=sys.stderr)
+        return 2
+    try:
+        status, text = asyncio.run(_post(args.hub, args.token, body))
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        print(f"sethub: cannot reach {args.hub}: {exc}", file=sys.stderr)
+        return 1
+    print(text)
+    return 0 if status == 202 else 1

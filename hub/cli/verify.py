@@ -1,0 +1,72 @@
+"""`sethub verify TOKEN --jwks URL|FILE --issuer X --audience Y`: check a SET as a receiver would.
+
+Prints the decoded claims on success (exit 0), the RFC 8935 code and reason on failure (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from set_tokens import (
+    ALGORITHMS,
+    ConfigurationError,
+    RemoteJwks,
+    SetError,
+    StaticJwks,
+    Verifier,
+)
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("verify", help="verify a Security Event Token")
+    parser.add_argument("token", help="the compact SET, or - to read it from standard input")
+    parser.add_argument("--jwks", required=True, help="JWKS URL (http/https) or file")
+    parser.add_argument("--issuer", required=True)
+    parser.add_argument("--audience", required=True, action="append")
+    parser.add_argument(
+        "--alg",
+        action="append",
+        choices=ALGORITHMS,
+        default=None,
+        help="allowed algorithm (repeatable; default: all supported)",
+    )
+    parser.set_defaults(func=run)
+
+
+async def _verify(args: argparse.Namespace, token: str) -> dict[str, object]:
+    if args.jwks.startswith(("http://", "https://")):
+        source: RemoteJwks | StaticJwks = RemoteJwks(args.jwks)
+    else:
+        source = StaticJwks(json.loads(await asyncio.to_thread(Path(args.jwks).read_text)))
+    verifier = Verifier(
+        issuer=args.issuer,
+        audience=args.audience,
+        algorithms=args.alg or list(ALGORITHMS),
+        jwks=source,
+    )
+    verified = await verifier.verify(token)
+    return {
+        "header": verified.header,
+        "claims": verified.claims.to_claims(),
+        "event": verified.event_type.name if verified.event_type else None,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    compact = sys.stdin.read().strip() if args.token == "-" else args.token.strip()
+    try:
+        result = asyncio.run(_verify(args, compact))
+    except SetError as error:
+        print(f"{error.err}: {error.description}")
+        return 1
+    except (ConfigurationError, OSError, ValueError) as exc:
+        print(f"sethub: cannot verify: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
