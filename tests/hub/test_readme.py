@@ -75,3 +75,41 @@ async def test_quickstart_example_subscriber_prints_a_delivery(tmp_path: Path) -
         if listener is not None and listener.poll() is None:
             listener.kill()
         assert hub.terminate() == 0
+
+
+async def test_identity_quickstart_receiver_prints_the_verified_event(tmp_path: Path) -> None:
+    """The README's identity quickstart: hub, examples/receiver.py, `sethub publish`."""
+    from .process import run_sethub
+
+    db, port, receiver_port = tmp_path / "sethub.db", free_port(), free_port()
+    hub = await start_hub_process(db, port, "--allow-private-callbacks")
+    token = create_token(db)
+    out = tmp_path / "receiver.out"
+    receiver = None
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with out.open("w") as handle:
+            receiver = subprocess.Popen(
+                [sys.executable, str(ROOT / "examples" / "receiver.py"),
+                 "--topic", f"{base}/topics/login", "--issuer", base,
+                 "--port", str(receiver_port)],
+                stdout=handle, stderr=subprocess.STDOUT,
+            )
+        await until(lambda: f"subscribed to {base}/topics/login" in out.read_text(), timeout=20)
+        published = await asyncio.to_thread(
+            run_sethub, "publish", "--hub", base, "--token", token,
+            "--type", "USER_LOGIN_FAILURE",
+            "--subject", '{"format":"email","email":"jane@example.com"}',
+            "--data", '{"reason":"bad password"}',
+        )
+        assert published.returncode == 0, published.stdout + published.stderr
+        assert '"subscriptions": 1' in published.stdout
+        expected = ('verified login-failed for {"format": "email", "email": "jane@example.com"}:'
+                    ' {"reason": "bad password"}')
+        await until(lambda: expected in out.read_text(), timeout=20)
+        receiver.terminate()
+        await asyncio.to_thread(receiver.wait, 10)
+    finally:
+        if receiver is not None and receiver.poll() is None:
+            receiver.kill()
+        assert hub.terminate() == 0
