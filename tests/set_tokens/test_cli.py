@@ -1,0 +1,54 @@
+"""`sethub keys` and `sethub verify` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+from set_tokens import KeySet, issue
+from set_tokens.events import CAEP_BASE
+
+from ..hub.process import run_sethub
+
+
+def test_keys_generate_list_rotate_retire_jwks(tmp_path: Path) -> None:
+    keys_dir = str(tmp_path / "keys")
+    made = run_sethub("keys", "generate", "--keys-dir", keys_dir, "--alg", "ES256")
+    assert made.returncode == 0, made.stderr
+    first = made.stdout.split()[3]
+    pem = tmp_path / "keys" / f"{first}.pem"
+    assert stat.S_IMODE(os.stat(pem).st_mode) == 0o600
+    rotated = run_sethub("keys", "rotate", "--keys-dir", keys_dir, "--grace", "3600")
+    assert rotated.returncode == 0
+    second = rotated.stdout.split()[3].rstrip(";")
+    listing = run_sethub("keys", "list", "--keys-dir", keys_dir).stdout
+    assert f"{first}" in listing and "active" in listing
+    assert f"{second}" in listing and "pending" in listing
+    jwks = json.loads(run_sethub("keys", "jwks", "--keys-dir", keys_dir).stdout)
+    assert {k["kid"] for k in jwks["keys"]} == {first, second}
+    assert all("d" not in k for k in jwks["keys"])
+    refused = run_sethub("keys", "retire", "--keys-dir", keys_dir, first)
+    assert refused.returncode == 1 and "active key cannot be retired" in refused.stderr
+    missing = run_sethub("keys", "list", "--keys-dir", str(tmp_path / "none"))
+    assert missing.returncode == 1 and "cannot load" in missing.stderr
+
+
+def test_verify_prints_claims_or_the_rfc8935_code(tmp_path: Path) -> None:
+    keys = KeySet.with_new_key("RS256")
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_text(json.dumps(keys.jwks()))
+    compact = issue(key=keys, issuer="https://hub.example", audience="https://rp.example",
+                    event_type=CAEP_BASE + "session-revoked", payload={},
+                    subject={"format": "opaque", "id": "u1"})
+    ok = run_sethub("verify", compact, "--jwks", str(jwks_file), "--issuer",
+                    "https://hub.example", "--audience", "https://rp.example")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    result = json.loads(ok.stdout)
+    assert result["event"] == "session-revoked"
+    assert result["claims"]["iss"] == "https://hub.example"
+    bad = run_sethub("verify", compact, "--jwks", str(jwks_file), "--issuer",
+                     "https://hub.example", "--audience", "https://other.example")
+    assert bad.returncode == 1
+    assert bad.stdout.startswith("invalid_audience:")

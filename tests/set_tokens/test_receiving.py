@@ -1,0 +1,198 @@
+"""Receiving over real loopback HTTP: the RFC 8935 push handler, remote JWKS, and the WebSub
+subscriber helper against a real sethub hub."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from set_tokens import (
+    KeySet,
+    RemoteJwks,
+    SigningKey,
+    StaticJwks,
+    VerifiedSet,
+    Verifier,
+    WebSubSubscriber,
+    issue,
+)
+from set_tokens.events import CAEP_BASE
+
+from ..hub.support import free_port, start_hub, stop_hub, until
+
+ISSUER, AUDIENCE = "https://idp.example/", "https://rp.example/"
+KEY = SigningKey.generate("ES256")
+
+
+def token(**overrides: Any) -> str:
+    values: dict[str, Any] = {"key": KEY, "issuer": ISSUER, "audience": AUDIENCE,
+                              "event_type": CAEP_BASE + "session-revoked", "payload": {},
+                              "subject": {"format": "opaque", "id": "u1"}}
+    values.update(overrides)
+    return issue(**values)
+
+
+async def serve(app: web.Application) -> TestServer:
+    server = TestServer(app, host="127.0.0.1", port=free_port())
+    await server.start_server()
+    return server
+
+
+@pytest.fixture
+async def push_receiver() -> AsyncIterator[tuple[TestServer, list[VerifiedSet], list[bool]]]:
+    from set_tokens import make_push_handler
+
+    received: list[VerifiedSet] = []
+    fail_next: list[bool] = []
+
+    async def on_event(event: VerifiedSet) -> None:
+        if fail_next and fail_next.pop():
+            raise RuntimeError("the application's store is down")
+        received.append(event)
+
+    verifier = Verifier(issuer=ISSUER, audience=AUDIENCE, algorithms=["ES256"],
+                        jwks=StaticJwks([KEY]))
+    app = web.Application()
+    app.router.add_post("/events", make_push_handler(verifier, on_event))
+    server = await serve(app)
+    yield server, received, fail_next
+    await server.close()
+
+
+async def test_push_handler_answers_rfc8935(push_receiver: Any) -> None:
+    server, received, fail_next = push_receiver
+    url = str(server.make_url("/events"))
+    headers = {"Content-Type": "application/secevent+jwt", "Accept": "application/json"}
+    good = token()
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=good, headers=headers) as response:
+            assert response.status == 202 and await response.read() == b""
+        async with session.post(url, data=good, headers=headers) as response:
+            assert response.status == 202  # the same SET again: accepted, not handed over twice
+        assert len(received) == 1
+        async with session.post(url, data=token(audience="https://else.example/"),
+                                headers=headers) as response:
+            assert response.status == 400
+            assert response.headers["Content-Language"] == "en"
+            assert (await response.json())["err"] == "invalid_audience"
+        async with session.post(url, data=good, headers={"Content-Type": "application/jwt"}
+                                ) as response:
+            assert response.status == 400
+            assert (await response.json())["err"] == "invalid_request"
+        fail_next.append(True)
+        retried = token()
+        async with session.post(url, data=retried, headers=headers) as response:
+            assert response.status == 500  # the transmitter will retry
+        async with session.post(url, data=retried, headers=headers) as response:
+            assert response.status == 202
+    assert len(received) == 2
+
+
+async def test_remote_jwks_refetches_on_unknown_kid_at_most_once_per_interval() -> None:
+    keys = KeySet.with_new_key("ES256")
+    served = {"jwks": keys.jwks()}
+
+    async def jwks(request: web.Request) -> web.Response:
+        return web.json_response(served["jwks"])
+
+    app = web.Application()
+    app.router.add_get("/jwks", jwks)
+    server = await serve(app)
+    try:
+        async with aiohttp.ClientSession() as session:
+            source = RemoteJwks(str(server.make_url("/jwks")), session=session,
+                                min_refetch_interval=0.3)
+            check = Verifier(issuer=ISSUER, audience=AUDIENCE, algorithms=["ES256"], jwks=source)
+            await check.verify(token(key=keys))
+            new = keys.rotate(grace=0)
+            served["jwks"] = keys.jwks()
+            assert (await source.key(new.kid)) is None  # refetched too recently
+            await asyncio.sleep(0.35)
+            await check.verify(token(key=keys))  # unknown kid: one refetch finds it
+            assert source.fetches == 2
+    finally:
+        await server.close()
+
+
+async def test_subscriber_helper_against_a_real_hub(tmp_path: Path) -> None:
+    hub = await start_hub(tmp_path)
+    received: list[VerifiedSet] = []
+    app = web.Application()
+    port = free_port()
+    async with aiohttp.ClientSession() as session:
+        verifier = Verifier(
+            issuer=hub.settings.base_url, audience=f"http://127.0.0.1:{port}",
+            algorithms=["RS256"],
+            jwks=RemoteJwks(f"{hub.settings.base_url}/.well-known/jwks.json", session=session),
+        )
+
+        async def on_event(event: VerifiedSet) -> None:
+            received.append(event)
+
+        subscriber = WebSubSubscriber(callback_url=f"http://127.0.0.1:{port}/cb",
+                                      session=session, verifier=verifier, on_event=on_event)
+        subscriber.attach(app, "/cb")
+        server = TestServer(app, host="127.0.0.1", port=port)
+        await server.start_server()
+        try:
+            topic = hub.topic_url("session")
+            subscription = await subscriber.subscribe(topic, lease_seconds=2)
+            assert subscription.hub == hub.url and subscription.secret
+            callback = subscriber.callback_url
+            stored = await hub.store.subscriptions.get(topic=topic, callback=callback)
+            assert stored is not None and stored.secret == subscription.secret  # signed deliveries
+
+            # a verification it did not ask for is refused
+            async with session.get(subscriber.callback_url, params={
+                    "hub.mode": "subscribe", "hub.topic": hub.topic_url("login"),
+                    "hub.challenge": "x"}) as response:
+                assert response.status == 404
+            # a delivery with a bad signature is refused
+            async with session.post(subscriber.callback_url, data=b"x", headers={
+                    "Link": f'<{hub.url}>; rel="hub", <{topic}>; rel="self"',
+                    "X-Hub-Signature": "sha256=00"}) as response:
+                assert response.status == 403
+
+            body = {"type": "session-revoked", "subject": {"format": "opaque", "id": "u9"},
+                    "data": {"initiating_entity": "admin"}}
+            async with session.post(f"{hub.settings.base_url}/events", json=body,
+                                    headers={"Authorization": f"Bearer {hub.token}"}) as r:
+                assert r.status == 202
+            await until(lambda: received)
+            assert received[0].event_type is not None
+            assert received[0].event_type.name == "session-revoked"
+
+            first_expiry = stored.expires_at
+            await until(lambda: _renewed(hub, topic, subscriber.callback_url, first_expiry),
+                        timeout=10)
+
+            await subscriber.unsubscribe(topic)
+            await until(lambda: _gone(hub, topic, subscriber.callback_url))
+        finally:
+            await subscriber.close()
+            await server.close()
+    await stop_hub(hub)
+
+
+async def _renewed(hub: Any, topic: str, callback: str, before: float) -> bool:
+    current = await hub.store.subscriptions.get(topic=topic, callback=callback)
+    return current is not None and current.expires_at > before
+
+
+async def _gone(hub: Any, topic: str, callback: str) -> bool:
+    return await hub.store.subscriptions.get(topic=topic, callback=callback) is None
+
+
+def test_json_error_body_shape() -> None:
+    from set_tokens import InvalidKey
+
+    assert json.loads(json.dumps(InvalidKey("unknown signing key").to_json())) == {
+        "err": "invalid_key", "description": "unknown signing key"}
