@@ -34,7 +34,9 @@ def build_claims(
     now: float | None = None,
 ) -> dict[str, Any]:
     """One event, no `sub`, no `exp` (SSF 4.1); `iat` in seconds; a fresh `jti` unless given."""
-    subject_json = parse_subject_identifier(subject).to_json()
+    parsed = parse_subject_identifier(subject)
+    # A dict that validates is already the wire form (every format forbids extra members).
+    subject_json = dict(subject) if isinstance(subject, dict) else parsed.to_json()
     claims: dict[str, Any] = {
         "iss": issuer,
         "iat": int(time.time() if now is None else now),

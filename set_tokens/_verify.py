@@ -7,6 +7,10 @@ touched (an HMAC "signature" made with a public key is the classic confusion att
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
+import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -53,13 +57,23 @@ def _replay_key(claims: SecurityEventToken) -> str:
 
 
 def unverified_header(token: str) -> dict[str, Any]:
-    """The JOSE header, parsed but NOT verified."""
+    """The JOSE header, parsed but NOT verified (the signature check decodes the whole token)."""
     if not isinstance(token, str) or token.count(".") != 2:
         raise InvalidRequest("not a compact JWS")
+    segment = token.partition(".")[0]
+    return dict(_parse_header(segment))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_header(segment: str) -> dict[str, Any]:
+    """One issuer's headers repeat byte for byte: each distinct one is parsed once."""
     try:
-        return jwt.get_unverified_header(token)
-    except jwt.DecodeError as exc:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error) as exc:
         raise InvalidRequest("the JWS header cannot be parsed") from exc
+    if not isinstance(header, dict):
+        raise InvalidRequest("the JWS header is not a JSON object")
+    return header
 
 
 def _typ_ok(typ: Any) -> bool:
@@ -93,6 +107,7 @@ class Verifier:
         self.max_clock_skew = max_clock_skew
         self.replay_cache = replay_cache if replay_cache is not None else ReplayCache()
         self.catalog = catalog or default_catalog()
+        self._key_objects: dict[tuple[Any, ...], Any] = {}
 
     async def verify(self, token: str, *, now: float | None = None) -> VerifiedSet:
         header = unverified_header(token)
@@ -123,7 +138,7 @@ class Verifier:
         if jwk.get("alg", alg) != alg or jwk.get("kty") != KEY_TYPES[alg]:
             raise InvalidKey("the signing key does not match the algorithm")
         try:
-            key = jwt.PyJWK(jwk, algorithm=alg).key
+            key = self._key_object(jwk, alg)
             claims = jwt.decode(
                 token,
                 key,
@@ -144,6 +159,15 @@ class Verifier:
         except jwt.DecodeError as exc:
             raise InvalidRequest("the SET cannot be decoded") from exc
         return self._check_claims(claims, header, now=time.time() if now is None else now)
+
+    def _key_object(self, jwk: dict[str, Any], alg: str) -> Any:
+        """The public key of a JWK, built once per distinct key."""
+        identity = (alg, jwk.get("kty"), jwk.get("crv"), jwk.get("n"), jwk.get("e"),
+                    jwk.get("x"), jwk.get("y"))
+        key = self._key_objects.get(identity)
+        if key is None:
+            key = self._key_objects[identity] = jwt.PyJWK(jwk, algorithm=alg).key
+        return key
 
     def _check_claims(
         self, claims: dict[str, Any], header: dict[str, Any], *, now: float
