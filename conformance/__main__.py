@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
-from . import websub_checks  # noqa: F401 (registers the checks)
+from . import set_checks, websub_checks  # noqa: F401 (registers the checks)
 from .harness import Harness
 from .runner import CHECKS, Context, render_table, run_checks, write_report
 
@@ -40,6 +40,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument(
+        "--events-url", default=None, help="identity publisher API (default: sethub's, BASE/events)"
+    )
+    parser.add_argument(
+        "--set-topic",
+        default=None,
+        help="identity topic to subscribe to (default: BASE/topics/session)",
+    )
+    parser.add_argument("--issuer", default=None, help="expected SET iss (default: BASE)")
+    parser.add_argument(
+        "--jwks-url", default=None, help="the hub's JWKS (default: BASE/.well-known/jwks.json)"
+    )
+    parser.add_argument(
         "--listen-host",
         default="127.0.0.1",
         help="address of the suite's topic and callback server",
@@ -55,6 +67,7 @@ async def main(args: argparse.Namespace) -> int:
     await harness.start(args.listen_host)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            base = args.hub.removesuffix("/hub")
             context = Context(
                 hub=args.hub,
                 harness=harness,
@@ -62,6 +75,10 @@ async def main(args: argparse.Namespace) -> int:
                 token=args.publisher_token,
                 timeout=args.timeout,
                 patience=args.patience,
+                events_url=args.events_url or f"{base}/events",
+                set_topic=args.set_topic or f"{base}/topics/session",
+                issuer=args.issuer or base,
+                jwks_url=args.jwks_url or f"{base}/.well-known/jwks.json",
             )
             results = await run_checks(selected, context, concurrency=args.concurrency)
     finally:

@@ -43,6 +43,7 @@ class Callback:
     url: str
     verify: str = "echo"
     status: int = 202
+    statuses: list[int] = field(default_factory=list)  # answered first, in order, then `status`
     response_headers: dict[str, str] = field(default_factory=dict)
     response_body: bytes = b""
     verifications: list[dict[str, str]] = field(default_factory=list)
@@ -147,8 +148,9 @@ class Harness:
                 at=time.time(),
             )
         )
+        status = callback.statuses.pop(0) if callback.statuses else callback.status
         return web.Response(
-            status=callback.status, body=callback.response_body, headers=callback.response_headers
+            status=status, body=callback.response_body, headers=callback.response_headers
         )
 
 

@@ -43,7 +43,10 @@ class Context:
     timeout: float = 10.0  # how long to wait for something the hub should do soon
     settle: float = 0.5  # grace after a verification before relying on the new state
     patience: float = 30.0  # longest wait for slow behaviour (lease expiry, retry budgets)
-    events_url: str | None = None  # the hub's identity publisher API, if it has one
+    events_url: str | None = None  # the hub's identity publisher API (sethub's POST /events)
+    set_topic: str | None = None  # an identity topic whose events the suite publishes
+    issuer: str | None = None  # the iss the hub's SETs must carry
+    jwks_url: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
     def _headers(self) -> dict[str, str]:
@@ -72,6 +75,20 @@ class Context:
         status, text, _ = await self.post_hub({"hub.mode": "publish", "hub.topic": topic.url})
         if not 200 <= status < 300:
             raise Skipped(f"the hub refused the publish ping ({status} {text.strip()[:80]})")
+
+    async def publish_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Publish one identity event with the hub's publisher API; skip if it has none."""
+        if not self.events_url:
+            raise Skipped("hub does not publish identity events")
+        async with self.session.post(self.events_url, json=event, headers=self._headers()) as r:
+            if r.status == 404:
+                raise Skipped("hub does not publish identity events (no publisher API)")
+            if r.status != 202:
+                raise Skipped(
+                    f"the hub refused the identity event: {r.status} "
+                    f"{(await r.text()).strip()[:100]}"
+                )
+            return await r.json()
 
     async def wait_verified(
         self, callback: Callback, mode: str = "subscribe", count: int = 1
@@ -152,6 +169,8 @@ async def _run_one(item: Check, context: Context, limit: asyncio.Semaphore) -> R
             status, reason = "fail", "the check did not finish in time"
         except aiohttp.ClientError as exc:
             status, reason = "fail", f"HTTP error talking to the hub: {exc}"
+        except Exception as exc:  # a hub's garbage must fail its check, not stop the suite
+            status, reason = "fail", f"{type(exc).__name__}: {exc}"
         return Result(
             item.id,
             item.ref,
@@ -166,8 +185,10 @@ async def _run_one(item: Check, context: Context, limit: asyncio.Semaphore) -> R
 async def run_checks(
     checks: Sequence[Check], context: Context, *, concurrency: int = 8
 ) -> list[Result]:
-    limit = asyncio.Semaphore(concurrency)
-    return list(await asyncio.gather(*(_run_one(c, context, limit) for c in checks)))
+    """WebSub checks run concurrently (each has its own topics); SET checks share the hub's
+    identity topic, so they run one at a time and each publishes with a txn of its own."""
+    limits = {"websub": asyncio.Semaphore(concurrency), "set": asyncio.Semaphore(1)}
+    return list(await asyncio.gather(*(_run_one(c, context, limits[c.group]) for c in checks)))
 
 
 def render_table(results: Sequence[Result]) -> str:
