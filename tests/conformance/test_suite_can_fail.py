@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from conformance import websub_checks  # noqa: F401 (registers the checks)
+from conformance import set_checks, websub_checks  # noqa: F401 (registers the checks)
 from conformance.harness import Harness
 from conformance.runner import CHECKS, Context, Result, run_checks
 
@@ -28,10 +28,12 @@ async def run_suite(hub_url: str) -> dict[str, Result]:
     await harness.start()
     try:
         async with aiohttp.ClientSession() as session:
+            base = hub_url.removesuffix("/hub")
             context = Context(hub=hub_url, harness=harness, session=session, timeout=5,
-                              settle=0.3, patience=8)
-            websub = [c for c in CHECKS if c.group == "websub"]
-            results = await run_checks(websub, context, concurrency=16)
+                              settle=0.3, patience=8, events_url=f"{base}/events",
+                              set_topic=f"{base}/topics/session", issuer=base,
+                              jwks_url=f"{base}/.well-known/jwks.json")
+            results = await run_checks(CHECKS, context, concurrency=16)
     finally:
         await harness.close()
     return {r.id: r for r in results}
@@ -71,6 +73,7 @@ async def test_a_correct_hub_passes_everything(minihub: Callable[..., Any]) -> N
         ("wrong_secret", {"rocks-101", "resubscribe-new-secret"}),
         ("deliver_after_unsubscribe", {"rocks-104"}),
         ("never_expire", {"lease-expiry"}),
+        ("set_exp", {"set-claims"}),
     ],
 )
 async def test_each_defect_fails_exactly_its_checks(
