@@ -37,7 +37,8 @@ def test_inconsistent_lease_bounds_refused(tmp_path: Path) -> None:
 def test_unwritable_db_path_exits_with_message(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    done = run_sethub("serve", "--db", str(blocker / "sub" / "x.db"), "--port", str(free_port()))
+    done = run_sethub("serve", "--db", str(blocker / "sub" / "x.db"), "--port", str(free_port()),
+                      "--keys-dir", str(tmp_path / "keys"))
     assert done.returncode == 1
     assert "cannot open database" in done.stderr
     assert "Traceback" not in done.stderr
@@ -48,7 +49,8 @@ def test_taken_port_exits_with_message(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = run_sethub("serve", "--db", str(tmp_path / "x.db"), "--port", str(port))
+        done = run_sethub("serve", "--db", str(tmp_path / "x.db"), "--port", str(port),
+                          "--keys-dir", str(tmp_path / "keys"))
     assert done.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr
