@@ -13,7 +13,7 @@ import functools
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jwt
@@ -46,6 +46,7 @@ class VerifiedSet:
     header: dict[str, Any]
     event_type: EventType | None  # None: an event URI the catalog does not know
     payload: BaseModel | dict[str, Any]
+    token: str = ""  # the compact SET as received: keep it to prove later who said what
 
     @property
     def event_uri(self) -> str:
@@ -158,7 +159,8 @@ class Verifier:
             raise InvalidKey("the signing key cannot be used") from exc
         except jwt.DecodeError as exc:
             raise InvalidRequest("the SET cannot be decoded") from exc
-        return self._check_claims(claims, header, now=time.time() if now is None else now)
+        verified = self._check_claims(claims, header, now=time.time() if now is None else now)
+        return replace(verified, token=token)
 
     def _key_object(self, jwk: dict[str, Any], alg: str) -> Any:
         """The public key of a JWK, built once per distinct key."""

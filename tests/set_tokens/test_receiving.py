@@ -13,6 +13,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from jwcrypto import jwk as jwcrypto_jwk
+from jwcrypto import jwt as jwcrypto_jwt
 
 from set_tokens import (
     KeySet,
@@ -169,6 +171,19 @@ async def test_subscriber_helper_against_a_real_hub(tmp_path: Path) -> None:
             await until(lambda: received)
             assert received[0].event_type is not None
             assert received[0].event_type.name == "session-revoked"
+            # the same SET verifies under jwcrypto against the hub's JWKS, claims exact
+            async with session.get(f"{hub.settings.base_url}/.well-known/jwks.json") as r:
+                keyset = jwcrypto_jwk.JWKSet.from_json(await r.text())
+            claims = json.loads(jwcrypto_jwt.JWT(
+                jwt=received[0].token, key=keyset, algs=["RS256"], expected_type="JWS",
+                check_claims={"jti": None}).claims)
+            assert claims == received[0].claims.to_claims()
+            assert claims["aud"] == f"http://127.0.0.1:{port}"
+            assert claims["iss"] == hub.settings.base_url
+            assert claims["sub_id"] == {"format": "opaque", "id": "u9"}
+            assert claims["events"] == {CAEP_BASE + "session-revoked":
+                                        {"initiating_entity": "admin"}}
+            assert set(claims) == {"iss", "iat", "jti", "aud", "txn", "sub_id", "events"}
 
             first_expiry = stored.expires_at
             await until(lambda: _renewed(hub, topic, subscriber.callback_url, first_expiry),
