@@ -54,6 +54,7 @@ from ._subscriber import (
     TopicSubscription,
     WebSubSubscriber,
     discover,
+    signature_valid,
 )
 from ._verify import VerifiedSet, Verifier, unverified_header
 
@@ -111,6 +112,7 @@ __all__ = [
     "parse_subject_identifier",
     "rejection_response",
     "sign_claims",
+    "signature_valid",
     "subjects_match",
     "unverified_header",
 ]

@@ -66,6 +66,8 @@ async def discover(session: aiohttp.ClientSession, topic_url: str) -> tuple[str,
 
 
 def signature_valid(header: str | None, secret: bytes, body: bytes) -> bool:
+    """Whether `X-Hub-Signature: method=hex` is the HMAC of `body` (WebSub §7.1, any of its
+    four methods), compared in constant time."""
     method, _, digest = (header or "").partition("=")
     if method not in SIGNATURE_METHODS:
         return False

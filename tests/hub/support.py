@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -226,14 +224,6 @@ async def start_subscriber(**kwargs: Any) -> Subscriber:
     subscriber.server = TestServer(subscriber.app(), host="127.0.0.1", port=free_port())
     await subscriber.server.start_server()
     return subscriber
-
-
-def valid_signature(header: str, secret: bytes, body: bytes) -> bool:
-    method, _, digest = header.partition("=")
-    if method not in ("sha1", "sha256", "sha384", "sha512"):
-        return False
-    expected = hmac.new(secret, body, getattr(hashlib, method)).hexdigest()
-    return hmac.compare_digest(expected, digest)
 
 
 @dataclass

@@ -12,9 +12,10 @@ import pytest
 
 from hub.store import StoreOpenError, open_store
 from hub.store.sealing import SealingError, SecretBox, parse_key
+from set_tokens import signature_valid
 
 from .process import query
-from .support import until, valid_signature
+from .support import until
 
 
 def new_key() -> str:
@@ -51,7 +52,7 @@ async def test_secret_sealed_in_the_database_and_signatures_still_valid(
     await until(lambda: hub.store.subscriptions.get(topic=topic, callback=sub.callback))
     await hub.publish_content("news", b"signed")
     await until(lambda: sub.deliveries)
-    assert valid_signature(
+    assert signature_valid(
         sub.deliveries[0].headers["X-Hub-Signature"], b"a-very-private-secret", b"signed"
     )
     db = hub.settings.db
