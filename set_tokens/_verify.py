@@ -122,7 +122,7 @@ class Verifier:
         if not _typ_ok(header.get("typ")):
             raise InvalidRequest("the JOSE header typ must be secevent+jwt")
         kid = header.get("kid")
-        if kid is not None and not isinstance(kid, str):
+        if "kid" in header and not isinstance(kid, str):
             raise InvalidKey("the kid is not a string")
         try:
             jwk = await self.jwks.key(kid)
@@ -157,7 +157,7 @@ class Verifier:
             raise InvalidKey("the signature does not verify") from exc
         except (jwt.PyJWKError, jwt.InvalidKeyError) as exc:
             raise InvalidKey("the signing key cannot be used") from exc
-        except jwt.DecodeError as exc:
+        except jwt.InvalidTokenError as exc:  # DecodeError, bad crit, a kid that is not a string
             raise InvalidRequest("the SET cannot be decoded") from exc
         verified = self._check_claims(claims, header, now=time.time() if now is None else now)
         return replace(verified, token=token)
