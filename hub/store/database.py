@@ -7,6 +7,7 @@ of one transaction together, so two coroutines never interleave inside each othe
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,10 @@ from .schema import MIGRATIONS
 __all__ = ["Database", "StoreOpenError"]
 
 BUSY_TIMEOUT_MS = 5000
+
+# aiosqlite logs every statement with its parameters at DEBUG: hub.secrets and digests included.
+# Those records must never exist, whatever log level an operator picks.
+logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 
 class StoreOpenError(RuntimeError):
