@@ -1,0 +1,113 @@
+"""What the benchmarks share: a `sethub serve` subprocess, subscriber processes, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sethub() -> list[str]:
+    script = Path(sys.executable).parent / "sethub"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "hub"]
+
+
+@contextlib.asynccontextmanager
+async def running_hub(*flags: str, db: Path | None = None) -> AsyncIterator[tuple[str, str]]:
+    """A hub on a free port: yields (base URL, publisher token)."""
+    work = Path(tempfile.mkdtemp(prefix="sethub-bench-"))
+    db = db or work / "hub.db"
+    port = free_port()
+    log = (work / "hub.log").open("w")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SETHUB_")}
+    process = subprocess.Popen(
+        [*sethub(), "serve", "--db", str(db), "--keys-dir", str(work / "keys"), "--port",
+         str(port), "--allow-private-callbacks", "--log-level", "warning",
+         "--subscribe-rate", "0", "--subscribe-rate-per-callback-host", "0",
+         "--publish-rate", "0", *flags],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_for(f"{base}/healthz")
+        token = subprocess.run(
+            [*sethub(), "tokens", "create", "--db", str(db)], capture_output=True, text=True,
+            check=True,
+        ).stdout.strip().splitlines()[-1]
+        yield base, token
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        log.close()
+
+
+@contextlib.asynccontextmanager
+async def subscribers(healthy: int, dead: int = 0) -> AsyncIterator[dict[str, list[int]]]:
+    port_file = Path(tempfile.mkdtemp()) / "ports.json"
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "_subscribers.py"), "--healthy", str(healthy), "--dead",
+         str(dead), "--port-file", str(port_file)],
+    )
+    try:
+        deadline = time.time() + 20
+        while not port_file.exists():
+            if time.time() > deadline:
+                raise RuntimeError("subscriber process did not start")
+            await asyncio.sleep(0.05)
+        yield json.loads(port_file.read_text())
+    finally:
+        process.kill()  # dead subscribers hold requests open; no graceful stop needed
+        process.wait(timeout=10)
+
+
+async def wait_for(url: str, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.time() < deadline:
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def subscribe_all(base: str, topic: str, ports: list[int], **extra: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for port in ports:
+            form = {"hub.mode": "subscribe", "hub.topic": topic,
+                    "hub.callback": f"http://127.0.0.1:{port}/cb", **extra}
+            async with session.post(f"{base}/hub", data=form) as response:
+                if response.status != 202:
+                    raise RuntimeError(await response.text())
+    await asyncio.sleep(1.0)  # verification is asynchronous
+
+
+async def stats(ports: list[int]) -> list[dict[str, float]]:
+    async with aiohttp.ClientSession() as session:
+        found = []
+        for port in ports:
+            async with session.get(f"http://127.0.0.1:{port}/stats") as response:
+                found.append(await response.json())
+        return found
