@@ -14,11 +14,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from enum import StrEnum
 
+from .batching import WriteBatcher
 from .config import Settings
 from .metrics import Metrics
 from .outbound import OutboundClient, OutboundError
 from .retry import next_retry_delay, parse_retry_after
-from .store import Attempt, DeliveryState, DueDelivery, EventKind, Store
+from .store import Attempt, DeliveryState, DueDelivery, EventKind, Settlement, Store
 from .websub import link_header, signature_header
 from .worker import Worker
 
@@ -89,6 +90,7 @@ class Dispatcher(Worker[DueDelivery]):
         self._clock = clock
         self._per_subscription: dict[int, int] = {}
         self._gates: dict[int, asyncio.Semaphore] = {}
+        self._settlements: WriteBatcher[Settlement] = WriteBatcher(store.deliveries.settle_many)
 
     async def claim(self, limit: int) -> list[DueDelivery]:
         cap = self._settings.max_concurrent_per_subscription
@@ -101,6 +103,7 @@ class Dispatcher(Worker[DueDelivery]):
             per_subscription=cap,
             busy_subscriptions=busy,
         )
+        claimed = await self._render_all(claimed)
         # Counted at claim time, not when the task starts, so the next claim already sees them.
         for item in claimed:
             sid = item.subscription_id
@@ -135,17 +138,25 @@ class Dispatcher(Worker[DueDelivery]):
             )
         return headers
 
-    async def _render(self, item: DueDelivery) -> DueDelivery:
-        """First attempt of an identity event: sign the subscription's SET and keep it."""
+    async def _render_all(self, claimed: list[DueDelivery]) -> list[DueDelivery]:
+        """First attempts of identity events: sign each subscription's SET and keep them all in
+        one write before any is sent, so a retry (even after a crash) resends the same SET."""
+        due = [item for item in claimed if not item.rendered]
+        if not due:
+            return claimed
         if self._renderer is None:
             raise RuntimeError("an identity event is due but the hub has no SET renderer")
-        body = await self._renderer(item)
-        await self._store.deliveries.store_rendered(item.id, body)
-        return replace(item, body=body, rendered=True)
+        bodies = await asyncio.gather(*(self._renderer(item) for item in due))
+        await self._store.deliveries.store_rendered_many(
+            [(item.id, body) for item, body in zip(due, bodies, strict=True)]
+        )
+        rendered = {item.id: body for item, body in zip(due, bodies, strict=True)}
+        return [
+            replace(item, body=rendered[item.id], rendered=True) if item.id in rendered else item
+            for item in claimed
+        ]
 
     async def _attempt(self, item: DueDelivery) -> None:
-        if not item.rendered:
-            item = await self._render(item)
         started = self._clock()
         status: int | None = None
         retry_after: float | None = None
@@ -192,19 +203,19 @@ class Dispatcher(Worker[DueDelivery]):
         retry_after: float | None,
         rejection: str | None,
     ) -> None:
-        deliveries = self._store.deliveries
+        settle = self._settlements.submit
         now = attempt.started_at + attempt.duration
         if outcome is Outcome.DELIVERED:
-            await deliveries.settle(item.id, attempt, state=DeliveryState.DELIVERED)
+            await settle(Settlement(item.id, attempt, DeliveryState.DELIVERED))
             self._metrics.delivery_latency.observe(max(0.0, now - item.event_created_at))
             return
         if outcome is Outcome.GONE:
-            await deliveries.settle(item.id, attempt, state=DeliveryState.CANCELLED)
+            await settle(Settlement(item.id, attempt, DeliveryState.CANCELLED))
             await self._store.subscriptions.remove_by_id(item.subscription_id, now=now)
             log.info("subscription %s ended by 410 from %s", item.subscription_id, item.callback)
             return
         if outcome is Outcome.REJECTED:
-            await deliveries.settle(item.id, attempt, state=DeliveryState.DEAD, rejection=rejection)
+            await settle(Settlement(item.id, attempt, DeliveryState.DEAD, rejection=rejection))
             log.warning(
                 "delivery %s rejected by %s: %s (not retried)", item.id, item.callback, rejection
             )
@@ -218,7 +229,7 @@ class Dispatcher(Worker[DueDelivery]):
             retry_after_max=settings.retry_after_max,
         )
         if delay is None:
-            await deliveries.settle(item.id, attempt, state=DeliveryState.DEAD)
+            await settle(Settlement(item.id, attempt, DeliveryState.DEAD))
             log.warning(
                 "delivery %s to %s dead-lettered after %s attempts (%s)",
                 item.id,
@@ -227,6 +238,6 @@ class Dispatcher(Worker[DueDelivery]):
                 attempt.error,
             )
             return
-        await deliveries.settle(
-            item.id, attempt, state=DeliveryState.PENDING, next_attempt_at=now + delay
+        await settle(
+            Settlement(item.id, attempt, DeliveryState.PENDING, next_attempt_at=now + delay)
         )

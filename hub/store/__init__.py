@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .database import Database, StoreOpenError
-from .deliveries import Attempt, Deliveries
+from .deliveries import Attempt, Deliveries, Settlement
 from .intents import Intents
 from .records import (
     DeliveryState,
@@ -39,6 +39,7 @@ __all__ = [
     "NewEvent",
     "PublishedEvent",
     "SealingError",
+    "Settlement",
     "Store",
     "StoreOpenError",
     "Subscription",

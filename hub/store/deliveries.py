@@ -13,7 +13,66 @@ from .records import DeliveryState, DueDelivery, EventKind, NewEvent, PublishedE
 from .sealing import SecretBox
 from .subscriptions import cancel_pending
 
-__all__ = ["Attempt", "Deliveries"]
+__all__ = ["Attempt", "Deliveries", "Settlement"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A delivery's new state after an attempt; see `Deliveries.settle_many`."""
+
+    delivery_id: int
+    attempt: Attempt
+    state: DeliveryState
+    next_attempt_at: float | None = None
+    rejection: str | None = None
+
+
+async def _settle_one(conn: aiosqlite.Connection, settlement: Settlement) -> None:
+    attempt, delivery_id = settlement.attempt, settlement.delivery_id
+    cursor = await conn.execute(
+        "UPDATE deliveries SET attempts = attempts + 1, state = ?,"
+        " next_attempt_at = COALESCE(?, next_attempt_at), claimed_by = NULL,"
+        " claim_expires = NULL, last_status = ?, last_error = ?, rejection = ?,"
+        " updated_at = ? WHERE id = ? RETURNING attempts, subscription_id",
+        (
+            str(settlement.state),
+            settlement.next_attempt_at,
+            attempt.status,
+            attempt.error,
+            settlement.rejection,
+            attempt.started_at + attempt.duration,
+            delivery_id,
+        ),
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        return
+    # A success ends a run of failures; a failure starts one if none is running.
+    if settlement.state is DeliveryState.DELIVERED:
+        await conn.execute(
+            "UPDATE subscriptions SET failing_since = NULL WHERE id = ?"
+            " AND failing_since IS NOT NULL",
+            (row["subscription_id"],),
+        )
+    else:
+        await conn.execute(
+            "UPDATE subscriptions SET failing_since = ? WHERE id = ? AND failing_since IS NULL",
+            (attempt.started_at, row["subscription_id"]),
+        )
+    await conn.execute(
+        "INSERT INTO delivery_attempts "
+        "(delivery_id, attempt, started_at, duration, status, error, outcome) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            delivery_id,
+            row["attempts"],
+            attempt.started_at,
+            attempt.duration,
+            attempt.status,
+            attempt.error,
+            attempt.outcome,
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,73 +251,27 @@ class Deliveries:
                 )
             return due
 
-    async def settle(
-        self,
-        delivery_id: int,
-        attempt: Attempt,
-        *,
-        state: DeliveryState,
-        next_attempt_at: float | None = None,
-        rejection: str | None = None,
-    ) -> None:
-        """Record an attempt and the delivery's new state in one durable write.
+    async def settle(self, settlement: Settlement) -> None:
+        """Record one attempt and the delivery's new state in one durable write."""
+        await self.settle_many([settlement])
 
-        `state` PENDING with `next_attempt_at` schedules a retry; DELIVERED and DEAD are final.
-        """
+    async def settle_many(self, settlements: Sequence[Settlement]) -> None:
+        """Record attempts and new states in ONE transaction (a group commit: one fsync for
+        many deliveries). PENDING with `next_attempt_at` schedules a retry; DELIVERED, DEAD and
+        CANCELLED are final."""
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "UPDATE deliveries SET attempts = attempts + 1, state = ?,"
-                " next_attempt_at = COALESCE(?, next_attempt_at), claimed_by = NULL,"
-                " claim_expires = NULL, last_status = ?, last_error = ?, rejection = ?,"
-                " updated_at = ? WHERE id = ? RETURNING attempts",
-                (
-                    str(state),
-                    next_attempt_at,
-                    attempt.status,
-                    attempt.error,
-                    rejection,
-                    attempt.started_at + attempt.duration,
-                    delivery_id,
-                ),
-            )
-            row = await cursor.fetchone()
-            if row is None:
-                return
-            # A success ends a run of failures; a failure starts one if none is running.
-            if state is DeliveryState.DELIVERED:
-                await conn.execute(
-                    "UPDATE subscriptions SET failing_since = NULL WHERE id = ("
-                    " SELECT subscription_id FROM deliveries WHERE id = ?)"
-                    " AND failing_since IS NOT NULL",
-                    (delivery_id,),
-                )
-            else:
-                await conn.execute(
-                    "UPDATE subscriptions SET failing_since = ? WHERE id = ("
-                    " SELECT subscription_id FROM deliveries WHERE id = ?)"
-                    " AND failing_since IS NULL",
-                    (attempt.started_at, delivery_id),
-                )
-            await conn.execute(
-                "INSERT INTO delivery_attempts "
-                "(delivery_id, attempt, started_at, duration, status, error, outcome) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    delivery_id,
-                    row["attempts"],
-                    attempt.started_at,
-                    attempt.duration,
-                    attempt.status,
-                    attempt.error,
-                    attempt.outcome,
-                ),
-            )
+            for settlement in settlements:
+                await _settle_one(conn, settlement)
 
     async def store_rendered(self, delivery_id: int, body: bytes) -> None:
-        """Keep the subscription's own rendering (a signed SET) so every retry resends it."""
+        await self.store_rendered_many([(delivery_id, body)])
+
+    async def store_rendered_many(self, rendered: Sequence[tuple[int, bytes]]) -> None:
+        """Keep each subscription's own rendering (a signed SET) so every retry resends it."""
         async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE deliveries SET body = ? WHERE id = ? AND body IS NULL", (body, delivery_id)
+            await conn.executemany(
+                "UPDATE deliveries SET body = ? WHERE id = ? AND body IS NULL",
+                [(body, delivery_id) for delivery_id, body in rendered],
             )
 
     async def listing(self, *, state: DeliveryState, limit: int = 100) -> list[dict[str, object]]:

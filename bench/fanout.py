@@ -1,0 +1,105 @@
+"""Fan-out throughput and latency: `sethub serve` delivering SETs to S loopback subscribers.
+
+    python bench/fanout.py [--subscribers 10] [--events 500] [--alg ES256|RS256]
+                           [--secret] [--rate 0] [--db PATH]
+
+Prints deliveries/s and publish->delivery latency p50/p99 for the hub, next to the baseline: a
+plain aiohttp client POSTing bodies of the same size to the same subscribers in the same run.
+With --rate N events are published at N events/s (the latency target is at 500/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from pathlib import Path
+
+import aiohttp
+
+from _harness import running_hub, stats, subscribe_all, subscribers
+
+EVENT = {"type": "login-failed", "subject": {"format": "email", "email": "jane@example.com"},
+         "data": {"reason": "bench"}}
+SET_SIZE = 600  # bytes: about what an ES256 SET of this event weighs
+
+
+async def baseline(ports: list[int], events: int, concurrency: int = 64) -> float:
+    body = b"x" * SET_SIZE
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for _ in range(events):
+        for port in ports:
+            queue.put_nowait(port)
+    total = queue.qsize()
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            port = queue.get_nowait()
+            async with session.post(f"http://127.0.0.1:{port}/cb", data=body,
+                                    headers={"Content-Type": "application/secevent+jwt"}) as r:
+                await r.read()
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    return total / (time.perf_counter() - started)
+
+
+async def hub_run(args: argparse.Namespace, ports: list[int]) -> tuple[float, list[float]]:
+    flags = ["--signing-algorithm", args.alg, "--poll-interval", "0.2"]
+    db = Path(args.db) if args.db else None
+    async with running_hub(*flags, db=db) as (base, token):
+        topic = f"{base}/topics/login"
+        extra = {"hub.secret": "bench-secret"} if args.secret else {}
+        await subscribe_all(base, topic, ports, **extra)
+        before = sum(s["count"] for s in await stats(ports))
+        headers = {"Authorization": f"Bearer {token}"}
+        sent: list[float] = []
+        started = time.perf_counter()
+        async with aiohttp.ClientSession() as session:
+            for n in range(args.events):
+                if args.rate:
+                    await asyncio.sleep(max(0.0, started + n / args.rate - time.perf_counter()))
+                sent.append(time.time())
+                async with session.post(f"{base}/events", json={**EVENT, "txn": f"{sent[-1]}"},
+                                        headers=headers) as response:
+                    assert response.status == 202, await response.text()
+        expected = before + args.events * len(ports)
+        while sum(s["count"] for s in await stats(ports)) < expected:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        latencies = [lat for s in await stats(ports) for lat in s["latencies"]]
+        return args.events * len(ports) / elapsed, latencies
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+
+
+async def main(args: argparse.Namespace) -> None:
+    async with subscribers(args.subscribers) as ports:
+        base_rate = await baseline(ports["healthy"], args.events)
+        hub_rate, latencies = await hub_run(args, ports["healthy"])
+    print(f"subscribers={args.subscribers} events={args.events} alg={args.alg} "
+          f"secret={args.secret} rate={args.rate or 'max'}")
+    print(f"{'':<22} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'baseline aiohttp POST':<22} {base_rate:>13.0f} {'-':>8} {'-':>8}")
+    p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
+    print(f"{'sethub':<22} {hub_rate:>13.0f} {p50:>8.1f} {p99:>8.1f}")
+    print(f"ratio to baseline: {hub_rate / base_rate:.1%}; "
+          f"{len(latencies)} latencies, mean {statistics.fmean(latencies) * 1000:.1f} ms"
+          if latencies else f"ratio to baseline: {hub_rate / base_rate:.1%}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=10)
+    parser.add_argument("--events", type=int, default=500)
+    parser.add_argument("--alg", default="ES256", choices=("ES256", "RS256", "PS256", "EdDSA"))
+    parser.add_argument("--secret", action="store_true")
+    parser.add_argument("--rate", type=float, default=0.0, help="events/s (0: as fast as possible)")
+    parser.add_argument("--db", default=None)
+    asyncio.run(main(parser.parse_args()))
