@@ -48,7 +48,8 @@ async def baseline(ports: list[int], events: int, concurrency: int = 64) -> floa
 
 
 async def hub_run(args: argparse.Namespace, ports: list[int]) -> tuple[float, list[float]]:
-    flags = ["--signing-algorithm", args.alg, "--poll-interval", "0.2"]
+    flags = ["--signing-algorithm", args.alg, "--poll-interval", "0.2",
+             "--max-concurrent-per-subscription", str(args.per_subscription)]
     db = Path(args.db) if args.db else None
     async with running_hub(*flags, db=db) as (base, token):
         topic = f"{base}/topics/login"
@@ -102,4 +103,6 @@ if __name__ == "__main__":
     parser.add_argument("--secret", action="store_true")
     parser.add_argument("--rate", type=float, default=0.0, help="events/s (0: as fast as possible)")
     parser.add_argument("--db", default=None)
+    parser.add_argument("--per-subscription", type=int, default=2,
+                        help="the hub's --max-concurrent-per-subscription")
     asyncio.run(main(parser.parse_args()))

@@ -113,10 +113,13 @@ class Dispatcher(Worker[DueDelivery]):
         return claimed
 
     async def handle(self, item: DueDelivery) -> None:
+        """Send under the subscription's concurrency cap, then record the outcome. The cap bounds
+        requests to the subscriber, so it is released before the (group-committed) write; the
+        delivery stays claimed in the store until that write lands."""
         sid = item.subscription_id
         try:
             async with self._gates[sid]:
-                await self._attempt(item)
+                result = await self._attempt(item)
         finally:
             remaining = self._per_subscription[sid] - 1
             if remaining:
@@ -124,6 +127,7 @@ class Dispatcher(Worker[DueDelivery]):
             else:
                 del self._per_subscription[sid]
                 del self._gates[sid]
+        await self._settle(item, *result)
 
     def _headers(self, item: DueDelivery) -> dict[str, str]:
         headers = {
@@ -156,7 +160,9 @@ class Dispatcher(Worker[DueDelivery]):
             for item in claimed
         ]
 
-    async def _attempt(self, item: DueDelivery) -> None:
+    async def _attempt(
+        self, item: DueDelivery
+    ) -> tuple[Attempt, Outcome, float | None, str | None]:
         started = self._clock()
         status: int | None = None
         retry_after: float | None = None
@@ -193,7 +199,7 @@ class Dispatcher(Worker[DueDelivery]):
         )
         self._metrics.deliveries.labels(outcome=str(outcome)).inc()
         self._metrics.attempt_duration.observe(attempt.duration)
-        await self._settle(item, attempt, outcome, retry_after, rejection)
+        return attempt, outcome, retry_after, rejection
 
     async def _settle(
         self,
