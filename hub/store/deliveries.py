@@ -251,10 +251,6 @@ class Deliveries:
                 )
             return due
 
-    async def settle(self, settlement: Settlement) -> None:
-        """Record one attempt and the delivery's new state in one durable write."""
-        await self.settle_many([settlement])
-
     async def settle_many(self, settlements: Sequence[Settlement]) -> None:
         """Record attempts and new states in ONE transaction (a group commit: one fsync for
         many deliveries). PENDING with `next_attempt_at` schedules a retry; DELIVERED, DEAD and
@@ -262,9 +258,6 @@ class Deliveries:
         async with self._db.transaction() as conn:
             for settlement in settlements:
                 await _settle_one(conn, settlement)
-
-    async def store_rendered(self, delivery_id: int, body: bytes) -> None:
-        await self.store_rendered_many([(delivery_id, body)])
 
     async def store_rendered_many(self, rendered: Sequence[tuple[int, bytes]]) -> None:
         """Keep each subscription's own rendering (a signed SET) so every retry resends it."""
