@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -159,19 +159,20 @@ class IpAddressesId(_Identifier):
         return value
 
 
-Simple = Annotated[
-    AccountId
-    | EmailId
-    | IssSubId
-    | OpaqueId
-    | PhoneNumberId
-    | DidId
-    | UriId
-    | JwtIdId
-    | SamlAssertionIdId
-    | IpAddressesId,
-    Field(discriminator="format"),
-]
+_SIMPLE_FORMATS = (
+    AccountId,
+    EmailId,
+    IssSubId,
+    OpaqueId,
+    PhoneNumberId,
+    DidId,
+    UriId,
+    JwtIdId,
+    SamlAssertionIdId,
+    IpAddressesId,
+)
+# Identifiers that may stand inside aliases and complex subjects (no nesting of those two).
+Simple = Annotated[Union[_SIMPLE_FORMATS], Field(discriminator="format")]  # noqa: UP007
 
 
 class AliasesId(_Identifier):
@@ -212,18 +213,7 @@ class ComplexId(_Identifier):
 _COMPLEX_MEMBERS = ("user", "device", "session", "application", "tenant", "org_unit", "group")
 
 SubjectIdentifier = Annotated[
-    AccountId
-    | EmailId
-    | IssSubId
-    | OpaqueId
-    | PhoneNumberId
-    | DidId
-    | UriId
-    | JwtIdId
-    | SamlAssertionIdId
-    | IpAddressesId
-    | AliasesId
-    | ComplexId,
+    Union[(*_SIMPLE_FORMATS, AliasesId, ComplexId)],
     Field(discriminator="format"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(SubjectIdentifier)
