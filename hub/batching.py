@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 __all__ = ["WriteBatcher"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 DEFAULT_MAX_ITEMS = 256
 DEFAULT_MAX_DELAY = 0.002  # seconds a write may wait for company
 
 
-class WriteBatcher(Generic[T]):
+class WriteBatcher(Generic[T, R]):
+    """`write(items)` stores a batch and returns one result per item (or None for none)."""
+
     def __init__(
         self,
-        write: Callable[[list[T]], Awaitable[None]],
+        write: Callable[[list[T]], Awaitable[Sequence[R] | None]],
         *,
         max_items: int = DEFAULT_MAX_ITEMS,
         max_delay: float = DEFAULT_MAX_DELAY,
@@ -29,18 +32,18 @@ class WriteBatcher(Generic[T]):
         self._write = write
         self._max_items = max_items
         self._max_delay = max_delay
-        self._queue: list[tuple[T, asyncio.Future[None]]] = []
+        self._queue: list[tuple[T, asyncio.Future[R | None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._full = asyncio.Event()
 
-    async def submit(self, item: T) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def submit(self, item: T) -> R | None:
+        future: asyncio.Future[R | None] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if len(self._queue) >= self._max_items:
             self._full.set()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_soon())
-        await future
+        return await future
 
     async def _flush_soon(self) -> None:
         while self._queue:
@@ -50,12 +53,13 @@ class WriteBatcher(Generic[T]):
                     await asyncio.wait_for(self._full.wait(), self._max_delay)
             batch, self._queue = self._queue[: self._max_items], self._queue[self._max_items :]
             try:
-                await self._write([item for item, _ in batch])
+                results = await self._write([item for item, _ in batch])
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
             else:
-                for _, future in batch:
+                answers = list(results) if results is not None else [None] * len(batch)
+                for (_, future), answer in zip(batch, answers, strict=True):
                     if not future.done():
-                        future.set_result(None)
+                        future.set_result(answer)

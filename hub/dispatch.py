@@ -90,7 +90,9 @@ class Dispatcher(Worker[DueDelivery]):
         self._clock = clock
         self._per_subscription: dict[int, int] = {}
         self._gates: dict[int, asyncio.Semaphore] = {}
-        self._settlements: WriteBatcher[Settlement] = WriteBatcher(store.deliveries.settle_many)
+        self._settlements: WriteBatcher[Settlement, None] = WriteBatcher(
+            store.deliveries.settle_many
+        )
 
     async def claim(self, limit: int) -> list[DueDelivery]:
         cap = self._settings.max_concurrent_per_subscription

@@ -24,10 +24,11 @@ from set_tokens import (
     parse_subject_identifier,
 )
 
+from .batching import WriteBatcher
 from .config import Settings
 from .errors import BadRequest
 from .metrics import Metrics
-from .store import EventKind, NewEvent, PublishedEvent, Store
+from .store import EventKind, NewEvent, PublishedEvent, PublishRequest, Store
 
 __all__ = ["IdentityPublishing", "InvalidEvent", "ValidatedEvent", "parse_events"]
 
@@ -169,6 +170,10 @@ class IdentityPublishing:
         self._metrics = metrics
         self._clock = clock
         self._wake = wake_dispatcher
+        # Concurrent publishes share one transaction: one fsync for a burst from many publishers.
+        self._publishes: WriteBatcher[PublishRequest, tuple[list[PublishedEvent], bool]] = (
+            WriteBatcher(store.deliveries.publish_requests)
+        )
 
     def parse(self, body: bytes) -> list[ValidatedEvent]:
         return parse_events(body, self.catalog, max_batch=self._settings.max_batch_events)
@@ -191,12 +196,16 @@ class IdentityPublishing:
             )
             for event in events
         ]
-        published, replayed = await self._store.deliveries.publish_batch(
-            new,
+        request = PublishRequest(
+            tuple(new),
             now=self._clock(),
             idempotency_key=f"{token_id}:request:{request_key}" if request_key else None,
             idempotency_window=self._settings.idempotency_window,
         )
+        answer = await self._publishes.submit(request)
+        if answer is None:
+            raise RuntimeError("the publish batch gave no answer")
+        published, replayed = answer
         if not replayed:
             self._metrics.events.inc(len(events))
             self._wake()

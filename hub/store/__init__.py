@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .database import Database, StoreOpenError
-from .deliveries import Attempt, Deliveries, Settlement
+from .deliveries import Attempt, Deliveries, PublishRequest, Settlement
 from .intents import Intents
 from .records import (
     DeliveryState,
@@ -37,6 +37,7 @@ __all__ = [
     "Intent",
     "IntentMode",
     "NewEvent",
+    "PublishRequest",
     "PublishedEvent",
     "SealingError",
     "Settlement",

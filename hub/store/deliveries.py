@@ -13,7 +13,17 @@ from .records import DeliveryState, DueDelivery, EventKind, NewEvent, PublishedE
 from .sealing import SecretBox
 from .subscriptions import cancel_pending
 
-__all__ = ["Attempt", "Deliveries", "Settlement"]
+__all__ = ["Attempt", "Deliveries", "PublishRequest", "Settlement"]
+
+
+@dataclass(frozen=True, slots=True)
+class PublishRequest:
+    """One publisher request: its events, stored together or not at all."""
+
+    events: tuple[NewEvent, ...]
+    now: float
+    idempotency_key: str | None = None
+    idempotency_window: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,35 +137,49 @@ class Deliveries:
         idempotency_key: str | None = None,
         idempotency_window: float = 0.0,
     ) -> tuple[list[PublishedEvent], bool]:
-        """Store events and one delivery per matching active subscription in ONE transaction.
+        """Store events and one delivery per matching active subscription in ONE transaction."""
+        (result,) = await self.publish_requests(
+            [PublishRequest(tuple(events), now, idempotency_key, idempotency_window)]
+        )
+        return result
+
+    async def publish_requests(
+        self, requests: Sequence[PublishRequest]
+    ) -> list[tuple[list[PublishedEvent], bool]]:
+        """Several publish requests in ONE transaction (a group commit), each answered apart.
 
         Two statements per event whatever the number of subscribers: the fan-out is an
         INSERT ... SELECT. A key seen within the window (the request's, or an event's own) writes
         nothing and answers what the first request got; the flag says the whole answer is a replay.
         """
-        since = now - idempotency_window
         async with self._db.transaction() as conn:
-            if idempotency_key is not None:
-                replay = await _remembered(conn, idempotency_key, since)
-                if replay is not None:
-                    return [PublishedEvent(*item) for item in replay], True
-            published: list[PublishedEvent] = []
-            replays = 0
-            for event in events:
-                seen = None
-                if event.idempotency_key is not None:
-                    seen = await _remembered(conn, event.idempotency_key, since)
-                if seen is not None:
-                    published.append(PublishedEvent(*seen[0]))
-                    replays += 1
-                    continue
-                first = await self._insert(conn, event, now)
-                published.append(first)
-                if event.idempotency_key is not None:
-                    await _remember(conn, event.idempotency_key, [first], now)
-            if idempotency_key is not None:
-                await _remember(conn, idempotency_key, published, now)
-            return published, replays == len(events)
+            return [await self._publish_one(conn, request) for request in requests]
+
+    async def _publish_one(
+        self, conn: aiosqlite.Connection, request: PublishRequest
+    ) -> tuple[list[PublishedEvent], bool]:
+        since, now = request.now - request.idempotency_window, request.now
+        if request.idempotency_key is not None:
+            replay = await _remembered(conn, request.idempotency_key, since)
+            if replay is not None:
+                return [PublishedEvent(*item) for item in replay], True
+        published: list[PublishedEvent] = []
+        replays = 0
+        for event in request.events:
+            seen = None
+            if event.idempotency_key is not None:
+                seen = await _remembered(conn, event.idempotency_key, since)
+            if seen is not None:
+                published.append(PublishedEvent(*seen[0]))
+                replays += 1
+                continue
+            first = await self._insert(conn, event, now)
+            published.append(first)
+            if event.idempotency_key is not None:
+                await _remember(conn, event.idempotency_key, [first], now)
+        if request.idempotency_key is not None:
+            await _remember(conn, request.idempotency_key, published, now)
+        return published, replays == len(request.events)
 
     async def _insert(
         self, conn: aiosqlite.Connection, event: NewEvent, now: float

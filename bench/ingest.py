@@ -1,0 +1,79 @@
+"""`POST /events` throughput, each event durable before its 202, next to a trivial handler.
+
+    python bench/ingest.py [--seconds 5] [--batch 1,10,100] [--concurrency 16]
+
+The baseline is an aiohttp app on the same machine whose handler parses the JSON body and answers
+202: the cost of HTTP and JSON alone, measured in the same run with the same client.
+Target (issue 7): >= 60% of the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import aiohttp
+from aiohttp import web
+
+from _harness import free_port, running_hub
+
+EVENT = {"type": "login-failed", "subject": {"format": "email", "email": "jane@example.com"},
+         "data": {"reason": "bench", "ip_address": "192.0.2.1"}}
+
+
+async def hammer(url: str, headers: dict[str, str], batch: int, seconds: float,
+                 concurrency: int) -> float:
+    body = EVENT if batch == 1 else [EVENT] * batch
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            async with session.post(url, json=body, headers=headers) as response:
+                await response.read()
+                if response.status != 202:
+                    raise RuntimeError(f"{response.status}: {await response.text()}")
+                done += batch
+
+    started = time.perf_counter()
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(client(session) for _ in range(concurrency)))
+    return done / (time.perf_counter() - started)
+
+
+async def trivial_server() -> tuple[web.AppRunner, str]:
+    async def accept(request: web.Request) -> web.Response:
+        await request.json()
+        return web.json_response({"events": []}, status=202)
+
+    app = web.Application()
+    app.router.add_post("/events", accept)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}/events"
+
+
+async def main(args: argparse.Namespace) -> None:
+    batches = [int(b) for b in args.batch.split(",")]
+    runner, trivial = await trivial_server()
+    baseline = {b: await hammer(trivial, {}, b, args.seconds, args.concurrency) for b in batches}
+    await runner.cleanup()
+    async with running_hub() as (base, token):
+        headers = {"Authorization": f"Bearer {token}"}
+        ours = {b: await hammer(f"{base}/events", headers, b, args.seconds, args.concurrency)
+                for b in batches}
+    print(f"{'batch':>5} {'trivial events/s':>17} {'sethub events/s':>16} {'ratio':>7}")
+    for b in batches:
+        print(f"{b:>5} {baseline[b]:>17.0f} {ours[b]:>16.0f} {ours[b] / baseline[b]:>7.1%}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--batch", default="1,10,100")
+    parser.add_argument("--concurrency", type=int, default=16)
+    asyncio.run(main(parser.parse_args()))
