@@ -34,6 +34,15 @@ def sethub() -> list[str]:
 @contextlib.asynccontextmanager
 async def running_hub(*flags: str, db: Path | None = None) -> AsyncIterator[tuple[str, str]]:
     """A hub on a free port: yields (base URL, publisher token)."""
+    async with running_hub_process(*flags, db=db) as (base, token, _pid):
+        yield base, token
+
+
+@contextlib.asynccontextmanager
+async def running_hub_process(
+    *flags: str, db: Path | None = None
+) -> AsyncIterator[tuple[str, str, int]]:
+    """Like `running_hub`, and the hub's process id too (for RSS)."""
     work = Path(tempfile.mkdtemp(prefix="sethub-bench-"))
     db = db or work / "hub.db"
     port = free_port()
@@ -53,7 +62,7 @@ async def running_hub(*flags: str, db: Path | None = None) -> AsyncIterator[tupl
             [*sethub(), "tokens", "create", "--db", str(db)], capture_output=True, text=True,
             check=True,
         ).stdout.strip().splitlines()[-1]
-        yield base, token
+        yield base, token, process.pid
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
