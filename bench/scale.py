@@ -31,14 +31,13 @@ async def seed(db: Path, base: str, ports: list[int], count: int) -> None:
     store = await open_store(db)
     try:
         now = time.time()
-        async with store.db.transaction() as conn:
-            await conn.executemany(
+        await store.db.run(lambda conn: conn.executemany(
                 "INSERT OR IGNORE INTO subscriptions (topic, callback, secret, lease_seconds,"
                 " expires_at, created_at, updated_at, callback_host) VALUES (?, ?, NULL, ?, ?,"
                 " ?, ?, '127.0.0.1')",
                 [(base + TOPIC_PATH, f"http://127.0.0.1:{ports[n % len(ports)]}/cb?n={n}",
                   864000, now + 864000, now, now) for n in range(count)],
-            )
+        ))
     finally:
         await store.close()
 

@@ -19,7 +19,15 @@ from .config import Settings
 from .metrics import Metrics
 from .outbound import OutboundClient, OutboundError
 from .retry import next_retry_delay, parse_retry_after
-from .store import Attempt, DeliveryState, DueDelivery, EventKind, Settlement, Store
+from .store import (
+    Attempt,
+    DeliveryState,
+    DueDelivery,
+    EventKind,
+    Rendering,
+    Settlement,
+    Store,
+)
 from .websub import link_header, signature_header
 from .worker import Worker
 
@@ -90,8 +98,9 @@ class Dispatcher(Worker[DueDelivery]):
         self._clock = clock
         self._per_subscription: dict[int, int] = {}
         self._gates: dict[int, asyncio.Semaphore] = {}
-        self._settlements: WriteBatcher[Settlement, None] = WriteBatcher(
-            store.deliveries.settle_many
+        # Renderings and settlements of all in-flight deliveries share one group commit.
+        self._writes: WriteBatcher[Settlement | Rendering, None] = WriteBatcher(
+            store.deliveries.record_many
         )
 
     async def claim(self, limit: int) -> list[DueDelivery]:
@@ -105,7 +114,6 @@ class Dispatcher(Worker[DueDelivery]):
             per_subscription=cap,
             busy_subscriptions=busy,
         )
-        claimed = await self._render_all(claimed)
         # Counted at claim time, not when the task starts, so the next claim already sees them.
         for item in claimed:
             sid = item.subscription_id
@@ -115,11 +123,13 @@ class Dispatcher(Worker[DueDelivery]):
         return claimed
 
     async def handle(self, item: DueDelivery) -> None:
-        """Send under the subscription's concurrency cap, then record the outcome. The cap bounds
-        requests to the subscriber, so it is released before the (group-committed) write; the
-        delivery stays claimed in the store until that write lands."""
+        """Render if this is the first attempt, send under the subscription's concurrency cap,
+        then record the outcome. The cap bounds requests to the subscriber, so it is released
+        before the (group-committed) write; the delivery stays claimed until that write lands."""
         sid = item.subscription_id
         try:
+            if not item.rendered:
+                item = await self._render(item)
             async with self._gates[sid]:
                 result = await self._attempt(item)
         finally:
@@ -144,23 +154,14 @@ class Dispatcher(Worker[DueDelivery]):
             )
         return headers
 
-    async def _render_all(self, claimed: list[DueDelivery]) -> list[DueDelivery]:
-        """First attempts of identity events: sign each subscription's SET and keep them all in
-        one write before any is sent, so a retry (even after a crash) resends the same SET."""
-        due = [item for item in claimed if not item.rendered]
-        if not due:
-            return claimed
+    async def _render(self, item: DueDelivery) -> DueDelivery:
+        """Sign the subscription's own SET and keep it durably before it is sent, so a retry
+        (even after a crash) resends the same SET."""
         if self._renderer is None:
             raise RuntimeError("an identity event is due but the hub has no SET renderer")
-        bodies = await asyncio.gather(*(self._renderer(item) for item in due))
-        await self._store.deliveries.store_rendered_many(
-            [(item.id, body) for item, body in zip(due, bodies, strict=True)]
-        )
-        rendered = {item.id: body for item, body in zip(due, bodies, strict=True)}
-        return [
-            replace(item, body=rendered[item.id], rendered=True) if item.id in rendered else item
-            for item in claimed
-        ]
+        body = await self._renderer(item)
+        await self._writes.submit(Rendering(item.id, body))
+        return replace(item, body=body, rendered=True)
 
     async def _attempt(
         self, item: DueDelivery
@@ -211,7 +212,7 @@ class Dispatcher(Worker[DueDelivery]):
         retry_after: float | None,
         rejection: str | None,
     ) -> None:
-        settle = self._settlements.submit
+        settle = self._writes.submit
         now = attempt.started_at + attempt.duration
         if outcome is Outcome.DELIVERED:
             await settle(Settlement(item.id, attempt, DeliveryState.DELIVERED))

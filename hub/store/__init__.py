@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .database import Database, StoreOpenError
-from .deliveries import Attempt, Deliveries, PublishRequest, Settlement
+from .deliveries import Attempt, Deliveries, PublishRequest, Rendering, Settlement
 from .intents import Intents
 from .records import (
     DeliveryState,
@@ -39,6 +39,7 @@ __all__ = [
     "NewEvent",
     "PublishRequest",
     "PublishedEvent",
+    "Rendering",
     "SealingError",
     "Settlement",
     "Store",
@@ -90,11 +91,11 @@ async def open_store(path: Path, *, secret_key: bytes | None = None, max_bytes: 
 
 async def _check_key(db: Database, box: SecretBox) -> None:
     """Fail at start-up, not at the first delivery, when stored secrets cannot be opened."""
-    async with db.reading() as conn:
-        cursor = await conn.execute(
+    row = await db.read(
+        lambda conn: conn.execute(
             "SELECT secret FROM subscriptions WHERE secret IS NOT NULL "
             "UNION ALL SELECT secret FROM intents WHERE secret IS NOT NULL LIMIT 1"
-        )
-        row = await cursor.fetchone()
+        ).fetchone()
+    )
     if row is not None:
         box.open(row[0])

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass
 
-import aiosqlite
-
-from .database import Database
+from .database import Connection, Database
 from .records import DeliveryState, DueDelivery, EventKind, NewEvent, PublishedEvent
 from .sealing import SecretBox
 from .subscriptions import cancel_pending
 
-__all__ = ["Attempt", "Deliveries", "PublishRequest", "Settlement"]
+# A claim reads this many candidates per delivery it may take, so that a few subscriptions with
+# long backlogs at the head of the queue leave room for the others in the same claim.
+CLAIM_SCAN_FACTOR = 4
+
+__all__ = ["Attempt", "Deliveries", "PublishRequest", "Rendering", "Settlement"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,15 @@ class PublishRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Rendering:
+    """A delivery's own body (a signed SET), kept before its first attempt so that every retry,
+    even after a crash, resends the same SET."""
+
+    delivery_id: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Settlement:
     """A delivery's new state after an attempt; see `Deliveries.settle_many`."""
 
@@ -37,9 +49,9 @@ class Settlement:
     rejection: str | None = None
 
 
-async def _settle_one(conn: aiosqlite.Connection, settlement: Settlement) -> None:
+def _settle_one(conn: Connection, settlement: Settlement) -> None:
     attempt, delivery_id = settlement.attempt, settlement.delivery_id
-    cursor = await conn.execute(
+    row = conn.execute(
         "UPDATE deliveries SET attempts = attempts + 1, state = ?,"
         " next_attempt_at = COALESCE(?, next_attempt_at), claimed_by = NULL,"
         " claim_expires = NULL, last_status = ?, last_error = ?, rejection = ?,"
@@ -53,23 +65,22 @@ async def _settle_one(conn: aiosqlite.Connection, settlement: Settlement) -> Non
             attempt.started_at + attempt.duration,
             delivery_id,
         ),
-    )
-    row = await cursor.fetchone()
+    ).fetchone()
     if row is None:
         return
     # A success ends a run of failures; a failure starts one if none is running.
     if settlement.state is DeliveryState.DELIVERED:
-        await conn.execute(
+        conn.execute(
             "UPDATE subscriptions SET failing_since = NULL WHERE id = ?"
             " AND failing_since IS NOT NULL",
             (row["subscription_id"],),
         )
     else:
-        await conn.execute(
+        conn.execute(
             "UPDATE subscriptions SET failing_since = ? WHERE id = ? AND failing_since IS NULL",
             (attempt.started_at, row["subscription_id"]),
         )
-    await conn.execute(
+    conn.execute(
         "INSERT INTO delivery_attempts "
         "(delivery_id, attempt, started_at, duration, status, error, outcome) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -96,23 +107,78 @@ class Attempt:
     error: str | None = None
 
 
-async def _remembered(
-    conn: aiosqlite.Connection, key: str, since: float
-) -> list[list[object]] | None:
-    cursor = await conn.execute(
+def _remembered(conn: Connection, key: str, since: float) -> list[list[object]] | None:
+    row = conn.execute(
         "SELECT response FROM idempotency_keys WHERE key = ? AND created_at > ?", (key, since)
-    )
-    row = await cursor.fetchone()
+    ).fetchone()
     return None if row is None else json.loads(row["response"])
 
 
-async def _remember(
-    conn: aiosqlite.Connection, key: str, published: list[PublishedEvent], now: float
-) -> None:
-    await conn.execute(
+def _remember(conn: Connection, key: str, published: list[PublishedEvent], now: float) -> None:
+    conn.execute(
         "INSERT OR REPLACE INTO idempotency_keys (key, response, created_at) VALUES (?, ?, ?)",
         (key, json.dumps([astuple(p) for p in published]), now),
     )
+
+
+def _publish_one(conn: Connection, request: PublishRequest) -> tuple[list[PublishedEvent], bool]:
+    since, now = request.now - request.idempotency_window, request.now
+    if request.idempotency_key is not None:
+        replay = _remembered(conn, request.idempotency_key, since)
+        if replay is not None:
+            return [PublishedEvent(*item) for item in replay], True
+    published: list[PublishedEvent] = []
+    replays = 0
+    for event in request.events:
+        seen = None
+        if event.idempotency_key is not None:
+            seen = _remembered(conn, event.idempotency_key, since)
+        if seen is not None:
+            published.append(PublishedEvent(*seen[0]))
+            replays += 1
+            continue
+        first = _insert(conn, event, now)
+        published.append(first)
+        if event.idempotency_key is not None:
+            _remember(conn, event.idempotency_key, [first], now)
+    if request.idempotency_key is not None:
+        _remember(conn, request.idempotency_key, published, now)
+    return published, replays == len(request.events)
+
+
+def _insert(conn: Connection, event: NewEvent, now: float) -> PublishedEvent:
+    cursor = conn.execute(
+        "INSERT INTO events (topic, kind, event_type, content_type, body, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        (event.topic, str(event.kind), event.event_type, event.content_type, event.body, now),
+    )
+    (event_id,) = cursor.fetchone()
+    cursor = conn.execute(
+        "INSERT INTO deliveries "
+        "(event_id, subscription_id, next_attempt_at, created_at, updated_at) "
+        "SELECT ?, id, ?, ?, ? FROM subscriptions WHERE topic = ? AND expires_at > ?"
+        " AND disabled_at IS NULL AND (? IS NULL OR event_types IS NULL"
+        "  OR EXISTS (SELECT 1 FROM json_each(subscriptions.event_types) WHERE value = ?))",
+        (event_id, now, now, now, event.topic, now, event.event_type, event.event_type),
+    )
+    return PublishedEvent(id=event_id, topic=event.topic, deliveries=cursor.rowcount, txn=event.txn)
+
+
+def _fair_share(
+    candidates: Sequence[sqlite3.Row], *, limit: int, per_subscription: int
+) -> list[int]:
+    """The oldest due deliveries, at most `per_subscription` of each subscription: one
+    subscription's backlog cannot fill a claim while others wait."""
+    taken: dict[int, int] = {}
+    ids: list[int] = []
+    for delivery_id, subscription_id in candidates:
+        count = taken.get(subscription_id, 0)
+        if count < per_subscription:
+            taken[subscription_id] = count + 1
+            ids.append(delivery_id)
+            if len(ids) == limit:
+                break
+    return ids
 
 
 class Deliveries:
@@ -152,54 +218,8 @@ class Deliveries:
         INSERT ... SELECT. A key seen within the window (the request's, or an event's own) writes
         nothing and answers what the first request got; the flag says the whole answer is a replay.
         """
-        async with self._db.transaction() as conn:
-            return [await self._publish_one(conn, request) for request in requests]
-
-    async def _publish_one(
-        self, conn: aiosqlite.Connection, request: PublishRequest
-    ) -> tuple[list[PublishedEvent], bool]:
-        since, now = request.now - request.idempotency_window, request.now
-        if request.idempotency_key is not None:
-            replay = await _remembered(conn, request.idempotency_key, since)
-            if replay is not None:
-                return [PublishedEvent(*item) for item in replay], True
-        published: list[PublishedEvent] = []
-        replays = 0
-        for event in request.events:
-            seen = None
-            if event.idempotency_key is not None:
-                seen = await _remembered(conn, event.idempotency_key, since)
-            if seen is not None:
-                published.append(PublishedEvent(*seen[0]))
-                replays += 1
-                continue
-            first = await self._insert(conn, event, now)
-            published.append(first)
-            if event.idempotency_key is not None:
-                await _remember(conn, event.idempotency_key, [first], now)
-        if request.idempotency_key is not None:
-            await _remember(conn, request.idempotency_key, published, now)
-        return published, replays == len(request.events)
-
-    async def _insert(
-        self, conn: aiosqlite.Connection, event: NewEvent, now: float
-    ) -> PublishedEvent:
-        cursor = await conn.execute(
-            "INSERT INTO events (topic, kind, event_type, content_type, body, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            (event.topic, str(event.kind), event.event_type, event.content_type, event.body, now),
-        )
-        (event_id,) = await cursor.fetchone()
-        cursor = await conn.execute(
-            "INSERT INTO deliveries "
-            "(event_id, subscription_id, next_attempt_at, created_at, updated_at) "
-            "SELECT ?, id, ?, ?, ? FROM subscriptions WHERE topic = ? AND expires_at > ?"
-            " AND disabled_at IS NULL AND (? IS NULL OR event_types IS NULL"
-            "  OR EXISTS (SELECT 1 FROM json_each(subscriptions.event_types) WHERE value = ?))",
-            (event_id, now, now, now, event.topic, now, event.event_type, event.event_type),
-        )
-        return PublishedEvent(
-            id=event_id, topic=event.topic, deliveries=cursor.rowcount, txn=event.txn
+        return await self._db.run(
+            lambda conn: [_publish_one(conn, request) for request in requests]
         )
 
     async def claim_due(
@@ -216,31 +236,26 @@ class Deliveries:
 
         Deliveries whose subscription has ended or expired are cancelled instead of returned.
         """
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "UPDATE deliveries SET claimed_by = ?, claim_expires = ? WHERE id IN ("
-                " SELECT id FROM ("
-                "  SELECT id, next_attempt_at, ROW_NUMBER() OVER ("
-                "   PARTITION BY subscription_id ORDER BY next_attempt_at, id) AS rank"
-                "  FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?"
-                "  AND (claim_expires IS NULL OR claim_expires <= ?)"
-                "  AND subscription_id NOT IN (SELECT value FROM json_each(?))"
-                " ) WHERE rank <= ? ORDER BY next_attempt_at, id LIMIT ?"
-                ") RETURNING id",
-                (
-                    owner,
-                    now + ttl,
-                    now,
-                    now,
-                    json.dumps(list(busy_subscriptions)),
-                    per_subscription,
-                    limit,
-                ),
-            )
-            ids = [row["id"] for row in await cursor.fetchall()]
+        busy = json.dumps(list(busy_subscriptions))
+
+        def claim(conn: Connection) -> list[sqlite3.Row]:
+            candidates = conn.execute(
+                "SELECT id, subscription_id FROM deliveries INDEXED BY deliveries_due"
+                " WHERE state = 'pending' AND next_attempt_at <= ?"
+                " AND (claim_expires IS NULL OR claim_expires <= ?)"
+                " AND subscription_id NOT IN (SELECT value FROM json_each(?))"
+                " ORDER BY next_attempt_at, id LIMIT ?",
+                (now, now, busy, limit * max(1, per_subscription) * CLAIM_SCAN_FACTOR),
+            ).fetchall()
+            ids = _fair_share(candidates, limit=limit, per_subscription=per_subscription)
             if not ids:
                 return []
-            cursor = await conn.execute(
+            conn.execute(
+                "UPDATE deliveries SET claimed_by = ?, claim_expires = ?"
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                (owner, now + ttl, json.dumps(ids)),
+            )
+            rows = conn.execute(
                 "SELECT d.id, d.event_id, d.subscription_id, d.attempts, s.topic, s.callback,"
                 " s.secret, s.expires_at, s.disabled_at, s.audience, e.content_type,"
                 " e.created_at, e.kind,"
@@ -250,59 +265,64 @@ class Deliveries:
                 "LEFT JOIN subscriptions s ON s.id = d.subscription_id "
                 "WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.next_attempt_at, d.id",
                 (json.dumps(ids),),
-            )
-            due: list[DueDelivery] = []
-            for row in await cursor.fetchall():
+            ).fetchall()
+            live = []
+            for row in rows:
                 if row["callback"] is None or row["expires_at"] <= now or row["disabled_at"]:
-                    await cancel_pending(conn, row["subscription_id"], now)
-                    continue
-                due.append(
-                    DueDelivery(
-                        id=row["id"],
-                        event_id=row["event_id"],
-                        subscription_id=row["subscription_id"],
-                        attempts=row["attempts"],
-                        topic=row["topic"],
-                        callback=row["callback"],
-                        secret=self._box.open(row["secret"]),
-                        content_type=row["content_type"],
-                        body=row["body"],
-                        event_created_at=row["created_at"],
-                        kind=EventKind(row["kind"]),
-                        rendered=bool(row["rendered"]),
-                        audience=row["audience"],
-                    )
-                )
-            return due
+                    cancel_pending(conn, row["subscription_id"], now)
+                else:
+                    live.append(row)
+            return live
 
-    async def settle_many(self, settlements: Sequence[Settlement]) -> None:
-        """Record attempts and new states in ONE transaction (a group commit: one fsync for
-        many deliveries). PENDING with `next_attempt_at` schedules a retry; DELIVERED, DEAD and
-        CANCELLED are final."""
-        async with self._db.transaction() as conn:
-            for settlement in settlements:
-                await _settle_one(conn, settlement)
-
-    async def store_rendered_many(self, rendered: Sequence[tuple[int, bytes]]) -> None:
-        """Keep each subscription's own rendering (a signed SET) so every retry resends it."""
-        async with self._db.transaction() as conn:
-            await conn.executemany(
-                "UPDATE deliveries SET body = ? WHERE id = ? AND body IS NULL",
-                [(body, delivery_id) for delivery_id, body in rendered],
+        return [
+            DueDelivery(
+                id=row["id"],
+                event_id=row["event_id"],
+                subscription_id=row["subscription_id"],
+                attempts=row["attempts"],
+                topic=row["topic"],
+                callback=row["callback"],
+                secret=self._box.open(row["secret"]),
+                content_type=row["content_type"],
+                body=row["body"],
+                event_created_at=row["created_at"],
+                kind=EventKind(row["kind"]),
+                rendered=bool(row["rendered"]),
+                audience=row["audience"],
             )
+            for row in await self._db.run(claim, durable=False)
+        ]
+
+    async def record_many(self, writes: Sequence[Settlement | Rendering]) -> None:
+        """Record renderings, attempts and new states in ONE transaction (a group commit: one
+        fsync for many deliveries). A settlement to PENDING with `next_attempt_at` schedules a
+        retry; DELIVERED, DEAD and CANCELLED are final."""
+
+        def record(conn: Connection) -> None:
+            rendered = [(w.body, w.delivery_id) for w in writes if isinstance(w, Rendering)]
+            if rendered:
+                conn.executemany(
+                    "UPDATE deliveries SET body = ? WHERE id = ? AND body IS NULL", rendered
+                )
+            for write in writes:
+                if isinstance(write, Settlement):
+                    _settle_one(conn, write)
+
+        await self._db.run(record)
 
     async def listing(self, *, state: DeliveryState, limit: int = 100) -> list[dict[str, object]]:
         """Deliveries in a state, newest first, for operators (no bodies, no secrets)."""
-        async with self._db.reading() as conn:
-            cursor = await conn.execute(
+        rows = await self._db.read(
+            lambda conn: conn.execute(
                 "SELECT d.id, d.event_id, d.subscription_id, d.state, d.attempts, d.last_status,"
                 " d.last_error, d.rejection, d.updated_at, s.callback, e.topic "
                 "FROM deliveries d JOIN events e ON e.id = d.event_id "
                 "LEFT JOIN subscriptions s ON s.id = d.subscription_id "
                 "WHERE d.state = ? ORDER BY d.updated_at DESC, d.id DESC LIMIT ?",
                 (str(state), limit),
-            )
-            return [dict(row) for row in await cursor.fetchall()]
+            ).fetchall()
+        )
+        return [dict(row) for row in rows]
 
     async def requeue(self, ids: Sequence[int] | None, *, now: float) -> int:
         """Give dead deliveries a fresh retry budget (all of them when `ids` is None)."""
@@ -314,45 +334,49 @@ class Deliveries:
         if ids is not None:
             query += " AND id IN (SELECT value FROM json_each(?))"
             params += (json.dumps(list(ids)),)
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(query, params)
-            return cursor.rowcount
+        return await self._db.run(lambda conn: conn.execute(query, params).rowcount)
 
     async def release_claims(self) -> None:
         """Single-node start-up: claims left by a killed process are released at once."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        await self._db.run(
+            lambda conn: conn.execute(
                 "UPDATE deliveries SET claimed_by = NULL, claim_expires = NULL "
                 "WHERE state = 'pending' AND claimed_by IS NOT NULL"
             )
+        )
 
     async def counts(self) -> dict[str, int]:
-        async with self._db.reading() as conn:
-            cursor = await conn.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
-            found = {row[0]: int(row[1]) for row in await cursor.fetchall()}
+        rows = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT state, COUNT(*) FROM deliveries GROUP BY state"
+            ).fetchall()
+        )
+        found = {row[0]: int(row[1]) for row in rows}
         return {str(state): found.get(str(state), 0) for state in DeliveryState}
 
     async def next_due_at(self) -> float | None:
-        async with self._db.reading() as conn:
-            cursor = await conn.execute(
+        (value,) = await self._db.read(
+            lambda conn: conn.execute(
                 "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'"
-            )
-            (value,) = await cursor.fetchone()
-            return value
+            ).fetchone()
+        )
+        return value
 
     async def purge_finished(self, *, older_than: float) -> int:
         """After the retention period, forget finished deliveries and events nobody waits for."""
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+
+        def purge(conn: Connection) -> int:
+            removed = conn.execute(
                 "DELETE FROM deliveries WHERE state IN ('delivered', 'cancelled') "
                 "AND updated_at < ?",
                 (older_than,),
-            )
-            removed = cursor.rowcount
-            await conn.execute(
+            ).rowcount
+            conn.execute(
                 "DELETE FROM events WHERE created_at < ? AND NOT EXISTS "
                 "(SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
                 (older_than,),
             )
-            await conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (older_than,))
+            conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (older_than,))
             return removed
+
+        return await self._db.run(purge)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .database import Database
+from .database import Connection, Database
 from .records import Intent, IntentMode
 from .sealing import SecretBox
 from .subscriptions import decode_types, encode_types
@@ -28,15 +28,17 @@ class Intents:
         audience: str | None = None,
         event_types: tuple[str, ...] | None = None,
     ) -> int:
-        async with self._db.transaction() as conn:
+        sealed = self._box.seal(secret)
+
+        def insert(conn: Connection) -> int:
             if mode is not IntentMode.DENIED:
                 # A newer request for the same pair overrides one not yet being verified.
-                await conn.execute(
+                conn.execute(
                     "DELETE FROM intents WHERE topic = ? AND callback = ? AND mode != ? "
                     "AND claimed_by IS NULL",
                     (topic, callback, str(IntentMode.DENIED)),
                 )
-            cursor = await conn.execute(
+            (intent_id,) = conn.execute(
                 "INSERT INTO intents (mode, topic, callback, secret, lease_seconds, reason, "
                 "audience, event_types, next_attempt_at, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -44,7 +46,7 @@ class Intents:
                     str(mode),
                     topic,
                     callback,
-                    self._box.seal(secret),
+                    sealed,
                     lease_seconds,
                     reason,
                     audience,
@@ -52,14 +54,15 @@ class Intents:
                     now,
                     now,
                 ),
-            )
-            (intent_id,) = await cursor.fetchone()
+            ).fetchone()
             return int(intent_id)
+
+        return await self._db.run(insert)
 
     async def claim_due(self, *, owner: str, now: float, ttl: float, limit: int) -> list[Intent]:
         """Lease up to `limit` due intents to `owner` until now + ttl."""
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+        rows = await self._db.run(
+            lambda conn: conn.execute(
                 "UPDATE intents SET claimed_by = ?, claim_expires = ? WHERE id IN ("
                 " SELECT id FROM intents WHERE next_attempt_at <= ?"
                 " AND (claim_expires IS NULL OR claim_expires <= ?)"
@@ -67,8 +70,9 @@ class Intents:
                 "RETURNING id, mode, topic, callback, secret, lease_seconds, reason, attempts,"
                 " audience, event_types",
                 (owner, now + ttl, now, now, limit),
-            )
-            rows = await cursor.fetchall()
+            ).fetchall(),
+            durable=False,
+        )
         return [
             Intent(
                 id=row["id"],
@@ -86,27 +90,30 @@ class Intents:
         ]
 
     async def finish(self, intent_id: int) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute("DELETE FROM intents WHERE id = ?", (intent_id,))
+        await self._db.run(
+            lambda conn: conn.execute("DELETE FROM intents WHERE id = ?", (intent_id,))
+        )
 
     async def retry_at(self, intent_id: int, *, at: float) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        await self._db.run(
+            lambda conn: conn.execute(
                 "UPDATE intents SET attempts = attempts + 1, next_attempt_at = ?, "
                 "claimed_by = NULL, claim_expires = NULL WHERE id = ?",
                 (at, intent_id),
             )
+        )
 
     async def release_claims(self) -> None:
         """Single-node start-up: claims left by a killed process are released at once."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        await self._db.run(
+            lambda conn: conn.execute(
                 "UPDATE intents SET claimed_by = NULL, claim_expires = NULL "
                 "WHERE claimed_by IS NOT NULL"
             )
+        )
 
     async def count(self) -> int:
-        async with self._db.reading() as conn:
-            cursor = await conn.execute("SELECT COUNT(*) FROM intents")
-            (count,) = await cursor.fetchone()
-            return int(count)
+        (count,) = await self._db.read(
+            lambda conn: conn.execute("SELECT COUNT(*) FROM intents").fetchone()
+        )
+        return int(count)

@@ -113,4 +113,12 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL
     );
     """,
+    # 2: claims walk the due deliveries in order and read only this index (no table lookups,
+    # no sort; `state` is there because SQLite reads it from the row otherwise), so a claim costs what it takes, not what is pending.
+    """
+    DROP INDEX deliveries_due;
+    CREATE INDEX deliveries_due
+        ON deliveries (next_attempt_at, id, subscription_id, claim_expires, state)
+        WHERE state = 'pending';
+    """,
 )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from urllib.parse import urlsplit
 
-import aiosqlite
-
-from .database import Database
+from .database import Connection, Database
 from .records import DeliveryState, Subscription
 from .sealing import SecretBox
 
@@ -30,7 +29,7 @@ def decode_types(value: str | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(json.loads(value))
 
 
-def _row(row: aiosqlite.Row, box: SecretBox) -> Subscription:
+def _row(row: sqlite3.Row, box: SecretBox) -> Subscription:
     return Subscription(
         id=row["id"],
         topic=row["topic"],
@@ -44,9 +43,9 @@ def _row(row: aiosqlite.Row, box: SecretBox) -> Subscription:
     )
 
 
-async def cancel_pending(conn: aiosqlite.Connection, subscription_id: int, now: float) -> None:
+def cancel_pending(conn: Connection, subscription_id: int, now: float) -> None:
     """An ended subscription's queued deliveries are closed in the same transaction."""
-    await conn.execute(
+    conn.execute(
         "UPDATE deliveries SET state = ?, claimed_by = NULL, claim_expires = NULL, updated_at = ? "
         "WHERE subscription_id = ? AND state = ?",
         (DeliveryState.CANCELLED, now, subscription_id, DeliveryState.PENDING),
@@ -74,8 +73,20 @@ class Subscriptions:
         A re-subscription keeps the row id, so deliveries already queued for it still go out, and
         takes the new secret (or none) and the new lease, as WebSub §5.1 asks.
         """
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+        values = (
+            topic,
+            callback,
+            self._box.seal(secret),
+            lease_seconds,
+            now + lease_seconds,
+            now,
+            now,
+            audience,
+            encode_types(event_types),
+            callback_host(callback),
+        )
+        row = await self._db.run(
+            lambda conn: conn.execute(
                 "INSERT INTO subscriptions (topic, callback, secret, lease_seconds, expires_at,"
                 " created_at, updated_at, audience, event_types, callback_host) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -84,107 +95,105 @@ class Subscriptions:
                 "updated_at = excluded.updated_at, audience = excluded.audience, "
                 "failing_since = NULL, disabled_at = NULL, "
                 f"event_types = excluded.event_types RETURNING {_COLUMNS}",
-                (
-                    topic,
-                    callback,
-                    self._box.seal(secret),
-                    lease_seconds,
-                    now + lease_seconds,
-                    now,
-                    now,
-                    audience,
-                    encode_types(event_types),
-                    callback_host(callback),
-                ),
-            )
-            row = await cursor.fetchone()
-            return _row(row, self._box)
+                values,
+            ).fetchone()
+        )
+        return _row(row, self._box)
 
     async def remove(self, *, topic: str, callback: str, now: float) -> bool:
         """End a subscription (verified unsubscribe); its queued deliveries are cancelled."""
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+
+        def delete(conn: Connection) -> bool:
+            row = conn.execute(
                 "DELETE FROM subscriptions WHERE topic = ? AND callback = ? RETURNING id",
                 (topic, callback),
-            )
-            row = await cursor.fetchone()
+            ).fetchone()
             if row is None:
                 return False
-            await cancel_pending(conn, row["id"], now)
+            cancel_pending(conn, row["id"], now)
             return True
+
+        return await self._db.run(delete)
 
     async def remove_by_id(self, subscription_id: int, *, now: float) -> bool:
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+        def delete(conn: Connection) -> bool:
+            row = conn.execute(
                 "DELETE FROM subscriptions WHERE id = ? RETURNING id", (subscription_id,)
-            )
-            if await cursor.fetchone() is None:
+            ).fetchone()
+            if row is None:
                 return False
-            await cancel_pending(conn, subscription_id, now)
+            cancel_pending(conn, subscription_id, now)
             return True
 
+        return await self._db.run(delete)
+
     async def get(self, *, topic: str, callback: str) -> Subscription | None:
-        async with self._db.reading() as conn:
-            cursor = await conn.execute(
+        row = await self._db.read(
+            lambda conn: conn.execute(
                 f"SELECT {_COLUMNS} FROM subscriptions WHERE topic = ? AND callback = ?",
                 (topic, callback),
-            )
-            row = await cursor.fetchone()
-            return _row(row, self._box) if row else None
+            ).fetchone()
+        )
+        return _row(row, self._box) if row else None
 
     async def active(self, topic: str, *, now: float) -> list[Subscription]:
-        async with self._db.reading() as conn:
-            cursor = await conn.execute(
+        rows = await self._db.read(
+            lambda conn: conn.execute(
                 f"SELECT {_COLUMNS} FROM subscriptions WHERE topic = ? AND expires_at > ? "
                 "AND disabled_at IS NULL ORDER BY id",
                 (topic, now),
-            )
-            return [_row(row, self._box) for row in await cursor.fetchall()]
+            ).fetchall()
+        )
+        return [_row(row, self._box) for row in rows]
 
     async def count_active(self, *, now: float) -> int:
-        async with self._db.reading() as conn:
-            cursor = await conn.execute(
+        (count,) = await self._db.read(
+            lambda conn: conn.execute(
                 "SELECT COUNT(*) FROM subscriptions WHERE expires_at > ?", (now,)
-            )
-            (count,) = await cursor.fetchone()
-            return int(count)
+            ).fetchone()
+        )
+        return int(count)
 
     async def count_for(
         self, *, now: float, topic: str | None = None, host: str | None = None
     ) -> int:
         """Active subscriptions of a topic, or of a callback host."""
         column, value = ("topic", topic) if topic is not None else ("callback_host", host)
-        async with self._db.reading() as conn:
-            cursor = await conn.execute(
+        (count,) = await self._db.read(
+            lambda conn: conn.execute(
                 f"SELECT COUNT(*) FROM subscriptions WHERE {column} = ? AND expires_at > ?",
                 (value, now),
-            )
-            (count,) = await cursor.fetchone()
-            return int(count)
+            ).fetchone()
+        )
+        return int(count)
 
     async def disable_failing(self, *, failing_before: float, now: float) -> list[Subscription]:
         """Stop delivering to subscriptions that have failed continuously since before a time.
 
         A verified re-subscription enables them again.
         """
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+
+        def disable(conn: Connection) -> list[sqlite3.Row]:
+            rows = conn.execute(
                 "UPDATE subscriptions SET disabled_at = ? WHERE failing_since < ?"
                 f" AND disabled_at IS NULL RETURNING {_COLUMNS}",
                 (now, failing_before),
-            )
-            disabled = [_row(row, self._box) for row in await cursor.fetchall()]
-            for subscription in disabled:
-                await cancel_pending(conn, subscription.id, now)
-            return disabled
+            ).fetchall()
+            for row in rows:
+                cancel_pending(conn, row["id"], now)
+            return rows
+
+        return [_row(row, self._box) for row in await self._db.run(disable)]
 
     async def purge_expired(self, *, now: float) -> int:
         """Delete subscriptions whose lease ended (WebSub §5.3.1: leases are enforced)."""
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+
+        def purge(conn: Connection) -> int:
+            ended = conn.execute(
                 "DELETE FROM subscriptions WHERE expires_at <= ? RETURNING id", (now,)
-            )
-            ended = [row["id"] for row in await cursor.fetchall()]
-            for subscription_id in ended:
-                await cancel_pending(conn, subscription_id, now)
+            ).fetchall()
+            for row in ended:
+                cancel_pending(conn, row["id"], now)
             return len(ended)
+
+        return await self._db.run(purge)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .database import Database
+from .database import Connection, Database
 from .records import Token
 
 __all__ = ["Tokens"]
@@ -13,23 +13,24 @@ class Tokens:
         self._db = db
 
     async def add(self, *, digest: str, scope: str, label: str | None, now: float) -> int:
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+        def insert(conn: Connection) -> int:
+            (token_id,) = conn.execute(
                 "INSERT INTO tokens (digest, scope, label, created_at) VALUES (?, ?, ?, ?) "
                 "RETURNING id",
                 (digest, scope, label, now),
-            )
-            (token_id,) = await cursor.fetchone()
+            ).fetchone()
             return int(token_id)
+
+        return await self._db.run(insert)
 
     async def find(self, digest: str) -> tuple[str, Token] | None:
         """The stored digest with its token, for the caller's constant-time comparison."""
-        async with self._db.reading() as conn:
-            cursor = await conn.execute(
+        row = await self._db.read(
+            lambda conn: conn.execute(
                 "SELECT id, digest, scope, label, created_at FROM tokens WHERE digest = ?",
                 (digest,),
-            )
-            row = await cursor.fetchone()
+            ).fetchone()
+        )
         if row is None:
             return None
         token = Token(

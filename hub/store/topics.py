@@ -13,22 +13,23 @@ class Topics:
         self._db = db
 
     async def put(self, *, name: str, content_type: str, content: bytes, now: float) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        await self._db.run(
+            lambda conn: conn.execute(
                 "INSERT INTO topics (name, content_type, content, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
                 "content_type = excluded.content_type, content = excluded.content, "
                 "updated_at = excluded.updated_at",
                 (name, content_type, content, now, now),
             )
+        )
 
     async def get(self, name: str) -> Topic | None:
-        async with self._db.reading() as conn:
-            cursor = await conn.execute(
+        row = await self._db.read(
+            lambda conn: conn.execute(
                 "SELECT name, content_type, content, updated_at FROM topics WHERE name = ?",
                 (name,),
-            )
-            row = await cursor.fetchone()
+            ).fetchone()
+        )
         if row is None:
             return None
         return Topic(
@@ -39,6 +40,7 @@ class Topics:
         )
 
     async def names(self) -> list[str]:
-        async with self._db.reading() as conn:
-            cursor = await conn.execute("SELECT name FROM topics ORDER BY name")
-            return [row["name"] for row in await cursor.fetchall()]
+        rows = await self._db.read(
+            lambda conn: conn.execute("SELECT name FROM topics ORDER BY name").fetchall()
+        )
+        return [row["name"] for row in rows]
