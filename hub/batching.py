@@ -1,7 +1,9 @@
-"""Group commit: many concurrent writers, one transaction (one fsync) per short window.
+"""Many concurrent callers, one call per short window: each `submit` waits for its own answer.
 
-Each `submit` returns once its item is durable, so callers keep their semantics (a delivery's
-outcome is recorded before its slot is freed) while the disk sees one commit for a whole batch.
+Used for group commit (one transaction, one fsync, for the writes of many deliveries: each caller
+returns once its item is durable) and for signing (one message to a signing process carries
+every SET due in the window). Callers keep their one-item semantics; the costly step is paid once
+per batch. A batch is taken as soon as the previous one is done, so batches grow with load.
 """
 
 from __future__ import annotations
@@ -11,29 +13,34 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-__all__ = ["WriteBatcher"]
+__all__ = ["Batcher"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 DEFAULT_MAX_ITEMS = 256
-DEFAULT_MAX_DELAY = 0.002  # seconds a write may wait for company
+DEFAULT_MAX_DELAY = 0.002  # seconds an item may wait for company
 
 
-class WriteBatcher(Generic[T, R]):
-    """`write(items)` stores a batch and returns one result per item (or None for none)."""
+class Batcher(Generic[T, R]):
+    """`call(items)` handles a batch and returns one result per item (or None for none)."""
 
     def __init__(
         self,
-        write: Callable[[list[T]], Awaitable[Sequence[R] | None]],
+        call: Callable[[list[T]], Awaitable[Sequence[R] | None]],
         *,
         max_items: int = DEFAULT_MAX_ITEMS,
         max_delay: float = DEFAULT_MAX_DELAY,
+        concurrency: int = 1,
     ) -> None:
-        self._write = write
+        """`concurrency` batches may be in `call` at once (1 for a database: its commits are
+        serial anyway; the number of processes for a pool)."""
+        self._call = call
         self._max_items = max_items
         self._max_delay = max_delay
         self._queue: list[tuple[T, asyncio.Future[R | None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._collector: asyncio.Task[None] | None = None
+        self._calls: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(concurrency)
         self._full = asyncio.Event()
 
     async def submit(self, item: T) -> R | None:
@@ -41,25 +48,34 @@ class WriteBatcher(Generic[T, R]):
         self._queue.append((item, future))
         if len(self._queue) >= self._max_items:
             self._full.set()
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_soon())
+        if self._collector is None or self._collector.done():
+            self._collector = asyncio.create_task(self._collect())
         return await future
 
-    async def _flush_soon(self) -> None:
+    async def _collect(self) -> None:
+        """Take a batch whenever a slot is free: while every slot is busy, the queue grows."""
         while self._queue:
+            await self._slots.acquire()
             self._full.clear()
             if len(self._queue) < self._max_items:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self._max_delay)
             batch, self._queue = self._queue[: self._max_items], self._queue[self._max_items :]
-            try:
-                results = await self._write([item for item, _ in batch])
-            except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-            else:
-                answers = list(results) if results is not None else [None] * len(batch)
-                for (_, future), answer in zip(batch, answers, strict=True):
-                    if not future.done():
-                        future.set_result(answer)
+            task = asyncio.create_task(self._answer(batch))
+            self._calls.add(task)
+            task.add_done_callback(self._calls.discard)
+
+    async def _answer(self, batch: list[tuple[T, asyncio.Future[R | None]]]) -> None:
+        try:
+            results = await self._call([item for item, _ in batch])
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+        else:
+            answers = list(results) if results is not None else [None] * len(batch)
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if not future.done():
+                    future.set_result(answer)
+        finally:
+            self._slots.release()

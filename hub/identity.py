@@ -24,7 +24,7 @@ from set_tokens import (
     parse_subject_identifier,
 )
 
-from .batching import WriteBatcher
+from .batching import Batcher
 from .config import Settings
 from .errors import BadRequest
 from .metrics import Metrics
@@ -171,8 +171,8 @@ class IdentityPublishing:
         self._clock = clock
         self._wake = wake_dispatcher
         # Concurrent publishes share one transaction: one fsync for a burst from many publishers.
-        self._publishes: WriteBatcher[PublishRequest, tuple[list[PublishedEvent], bool]] = (
-            WriteBatcher(store.deliveries.publish_requests)
+        self._publishes: Batcher[PublishRequest, tuple[list[PublishedEvent], bool]] = Batcher(
+            store.deliveries.publish_requests
         )
 
     def parse(self, body: bytes) -> list[ValidatedEvent]:
