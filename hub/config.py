@@ -176,7 +176,8 @@ class Settings(BaseSettings):
     claim_ttl: float = Field(
         default=60.0,
         gt=0,
-        description="how long a claimed delivery is leased to a worker, seconds",
+        description="how long a claimed delivery is leased to a worker, seconds"
+        " (more than three times delivery_timeout)",
     )
     poll_interval: float = Field(
         default=1.0,
@@ -299,6 +300,14 @@ class Settings(BaseSettings):
     def _lease_bounds(self) -> Settings:
         if not self.lease_min <= self.lease_default <= self.lease_max:
             raise ValueError("lease bounds must satisfy lease_min <= lease_default <= lease_max")
+        return self
+
+    @model_validator(mode="after")
+    def _claims_outlive_attempts(self) -> Settings:
+        # A delivery may wait for one attempt of its subscription before its own (the
+        # dispatcher claims ahead): its lease must outlast both, or it would be claimed twice.
+        if self.claim_ttl <= 3 * self.delivery_timeout:
+            raise ValueError("claim_ttl must be more than three times delivery_timeout")
         return self
 
     @property

@@ -13,8 +13,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from enum import StrEnum
+from typing import Any
 
-from .batching import WriteBatcher
+from .batching import Batcher
 from .config import Settings
 from .metrics import Metrics
 from .outbound import OutboundClient, OutboundError
@@ -36,6 +37,11 @@ __all__ = ["Dispatcher", "Outcome", "Renderer", "classify", "rejection_code"]
 log = logging.getLogger("sethub.dispatch")
 
 RESPONSE_READ_LIMIT = 4096  # §7: the response body is ignored; read a little for the logs
+# Deliveries claimed, as a multiple of the concurrency caps (global and per subscription): the
+# next ones are signed and recorded while the current ones are on the wire, so the caps are spent
+# on requests. The caps themselves bound requests, and a subscription never holds more than
+# max_concurrent_deliveries claims, so a slow one cannot starve the others.
+CLAIM_AHEAD = 4
 
 
 # Renders an identity event into the subscription's own body (a signed SET).
@@ -87,8 +93,10 @@ class Dispatcher(Worker[DueDelivery]):
         renderer: Renderer | None = None,
     ) -> None:
         super().__init__(
-            capacity=settings.max_concurrent_deliveries, poll_interval=settings.poll_interval
+            capacity=settings.max_concurrent_deliveries * CLAIM_AHEAD,
+            poll_interval=settings.poll_interval,
         )
+        self._requests = asyncio.Semaphore(settings.max_concurrent_deliveries)
         self._renderer = renderer
         self._store = store
         self._client = client
@@ -98,20 +106,20 @@ class Dispatcher(Worker[DueDelivery]):
         self._clock = clock
         self._per_subscription: dict[int, int] = {}
         self._gates: dict[int, asyncio.Semaphore] = {}
+        self._ended: set[int] = set()  # answered 410 while later deliveries were claimed
         # Renderings and settlements of all in-flight deliveries share one group commit.
-        self._writes: WriteBatcher[Settlement | Rendering, None] = WriteBatcher(
-            store.deliveries.record_many
-        )
+        self._writes: Batcher[Settlement | Rendering, None] = Batcher(store.deliveries.record_many)
 
     async def claim(self, limit: int) -> list[DueDelivery]:
         cap = self._settings.max_concurrent_per_subscription
-        busy = [sid for sid, count in self._per_subscription.items() if count >= cap]
+        window = min(cap * CLAIM_AHEAD, self._settings.max_concurrent_deliveries)
+        busy = [sid for sid, count in self._per_subscription.items() if count >= window]
         claimed = await self._store.deliveries.claim_due(
             owner=self._owner,
             now=self._clock(),
             ttl=self._settings.claim_ttl,
             limit=limit,
-            per_subscription=cap,
+            per_subscription=window,
             busy_subscriptions=busy,
         )
         # Counted at claim time, not when the task starts, so the next claim already sees them.
@@ -125,13 +133,22 @@ class Dispatcher(Worker[DueDelivery]):
     async def handle(self, item: DueDelivery) -> None:
         """Render if this is the first attempt, send under the subscription's concurrency cap,
         then record the outcome. The cap bounds requests to the subscriber, so it is released
-        before the (group-committed) write; the delivery stays claimed until that write lands."""
+        before the (group-committed) write; the delivery stays claimed until that write lands.
+
+        A delivery claimed ahead is not sent once its subscription has answered 410: ending the
+        subscription cancels it in the store.
+        """
         sid = item.subscription_id
         try:
             if not item.rendered:
                 item = await self._render(item)
             async with self._gates[sid]:
-                result = await self._attempt(item)
+                if sid in self._ended:
+                    return
+                async with self._requests:
+                    result = await self._attempt(item)
+                if result[1] is Outcome.GONE:
+                    self._ended.add(sid)
         finally:
             remaining = self._per_subscription[sid] - 1
             if remaining:
@@ -139,6 +156,7 @@ class Dispatcher(Worker[DueDelivery]):
             else:
                 del self._per_subscription[sid]
                 del self._gates[sid]
+                self._ended.discard(sid)
         await self._settle(item, *result)
 
     def _headers(self, item: DueDelivery) -> dict[str, str]:
@@ -212,19 +230,24 @@ class Dispatcher(Worker[DueDelivery]):
         retry_after: float | None,
         rejection: str | None,
     ) -> None:
-        settle = self._writes.submit
+
+        def settle(state: DeliveryState, **changes: Any) -> Awaitable[None]:
+            return self._writes.submit(
+                Settlement(item.id, item.subscription_id, attempt, state, **changes)
+            )
+
         now = attempt.started_at + attempt.duration
         if outcome is Outcome.DELIVERED:
-            await settle(Settlement(item.id, attempt, DeliveryState.DELIVERED))
+            await settle(DeliveryState.DELIVERED)
             self._metrics.delivery_latency.observe(max(0.0, now - item.event_created_at))
             return
         if outcome is Outcome.GONE:
-            await settle(Settlement(item.id, attempt, DeliveryState.CANCELLED))
+            await settle(DeliveryState.CANCELLED)
             await self._store.subscriptions.remove_by_id(item.subscription_id, now=now)
             log.info("subscription %s ended by 410 from %s", item.subscription_id, item.callback)
             return
         if outcome is Outcome.REJECTED:
-            await settle(Settlement(item.id, attempt, DeliveryState.DEAD, rejection=rejection))
+            await settle(DeliveryState.DEAD, rejection=rejection)
             log.warning(
                 "delivery %s rejected by %s: %s (not retried)", item.id, item.callback, rejection
             )
@@ -238,7 +261,7 @@ class Dispatcher(Worker[DueDelivery]):
             retry_after_max=settings.retry_after_max,
         )
         if delay is None:
-            await settle(Settlement(item.id, attempt, DeliveryState.DEAD))
+            await settle(DeliveryState.DEAD)
             log.warning(
                 "delivery %s to %s dead-lettered after %s attempts (%s)",
                 item.id,
@@ -247,6 +270,4 @@ class Dispatcher(Worker[DueDelivery]):
                 attempt.error,
             )
             return
-        await settle(
-            Settlement(item.id, attempt, DeliveryState.PENDING, next_attempt_at=now + delay)
-        )
+        await settle(DeliveryState.PENDING, next_attempt_at=now + delay)

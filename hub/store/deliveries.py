@@ -40,59 +40,69 @@ class Rendering:
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """A delivery's new state after an attempt; see `Deliveries.settle_many`."""
+    """A delivery's new state after an attempt; see `Deliveries.record_many`."""
 
     delivery_id: int
+    subscription_id: int
     attempt: Attempt
     state: DeliveryState
     next_attempt_at: float | None = None
     rejection: str | None = None
 
 
-def _settle_one(conn: Connection, settlement: Settlement) -> None:
-    attempt, delivery_id = settlement.attempt, settlement.delivery_id
-    row = conn.execute(
+DELIVERED = DeliveryState.DELIVERED
+
+
+def _settle_all(conn: Connection, settlements: Sequence[Settlement]) -> None:
+    """Three statements for the whole batch, whatever its size (each run with executemany)."""
+    conn.executemany(
         "UPDATE deliveries SET attempts = attempts + 1, state = ?,"
         " next_attempt_at = COALESCE(?, next_attempt_at), claimed_by = NULL,"
         " claim_expires = NULL, last_status = ?, last_error = ?, rejection = ?,"
-        " updated_at = ? WHERE id = ? RETURNING attempts, subscription_id",
-        (
-            str(settlement.state),
-            settlement.next_attempt_at,
-            attempt.status,
-            attempt.error,
-            settlement.rejection,
-            attempt.started_at + attempt.duration,
-            delivery_id,
-        ),
-    ).fetchone()
-    if row is None:
-        return
-    # A success ends a run of failures; a failure starts one if none is running.
-    if settlement.state is DeliveryState.DELIVERED:
-        conn.execute(
-            "UPDATE subscriptions SET failing_since = NULL WHERE id = ?"
-            " AND failing_since IS NOT NULL",
-            (row["subscription_id"],),
-        )
-    else:
-        conn.execute(
-            "UPDATE subscriptions SET failing_since = ? WHERE id = ? AND failing_since IS NULL",
-            (attempt.started_at, row["subscription_id"]),
-        )
-    conn.execute(
+        " updated_at = ? WHERE id = ?",
+        [
+            (
+                str(s.state),
+                s.next_attempt_at,
+                s.attempt.status,
+                s.attempt.error,
+                s.rejection,
+                s.attempt.started_at + s.attempt.duration,
+                s.delivery_id,
+            )
+            for s in settlements
+        ],
+    )
+    conn.executemany(
         "INSERT INTO delivery_attempts "
         "(delivery_id, attempt, started_at, duration, status, error, outcome) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            delivery_id,
-            row["attempts"],
-            attempt.started_at,
-            attempt.duration,
-            attempt.status,
-            attempt.error,
-            attempt.outcome,
-        ),
+        "SELECT id, attempts, ?, ?, ?, ?, ? FROM deliveries WHERE id = ?",
+        [
+            (
+                s.attempt.started_at,
+                s.attempt.duration,
+                s.attempt.status,
+                s.attempt.error,
+                s.attempt.outcome,
+                s.delivery_id,
+            )
+            for s in settlements
+        ],
+    )
+    # A success ends a run of failures; a failure starts one if none is running. Within one
+    # batch the failures are applied last: a subscription that both failed and succeeded in the
+    # same few milliseconds is taken to be failing until its next success.
+    conn.executemany(
+        "UPDATE subscriptions SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL",
+        [(sid,) for sid in {s.subscription_id for s in settlements if s.state is DELIVERED}],
+    )
+    conn.executemany(
+        "UPDATE subscriptions SET failing_since = ? WHERE id = ? AND failing_since IS NULL",
+        [
+            (s.attempt.started_at, s.subscription_id)
+            for s in settlements
+            if s.state is not DELIVERED
+        ],
     )
 
 
@@ -304,9 +314,9 @@ class Deliveries:
                 conn.executemany(
                     "UPDATE deliveries SET body = ? WHERE id = ? AND body IS NULL", rendered
                 )
-            for write in writes:
-                if isinstance(write, Settlement):
-                    _settle_one(conn, write)
+            settlements = [w for w in writes if isinstance(w, Settlement)]
+            if settlements:
+                _settle_all(conn, settlements)
 
         await self._db.run(record)
 

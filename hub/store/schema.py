@@ -113,8 +113,9 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL
     );
     """,
-    # 2: claims walk the due deliveries in order and read only this index (no table lookups,
-    # no sort; `state` is there because SQLite reads it from the row otherwise), so a claim costs what it takes, not what is pending.
+    # 2: claims walk the due deliveries in order and read only this index (no table lookups, no
+    # sort), so a claim costs what it takes, not what is pending. `state` is a column too:
+    # SQLite 3.40 reads it from the row otherwise, even though the index is partial on it.
     """
     DROP INDEX deliveries_due;
     CREATE INDEX deliveries_due
