@@ -53,6 +53,7 @@ def test_public_url_drives_hub_and_topic_urls() -> None:
         ({"port": "x"}, "port"),
         ({"port": 70000}, "port"),
         ({"lease_min": 10, "lease_default": 5}, "lease"),
+        ({"claim_ttl": 30, "delivery_timeout": 10}, "claim_ttl"),
         ({"allow_topic": ["ftp://x/"]}, "allow_topic"),
         ({"retry_schedule": "1,-2"}, "retry_schedule"),
         ({"signature_algorithm": "md5"}, "signature_algorithm"),

@@ -251,3 +251,24 @@ async def test_identity_topic_description_and_refusals(
     async with hub.session.post(hub.topic_url("login"), data=b"x", headers={
             "Authorization": f"Bearer {hub.token}"}) as response:
         assert response.status == 403
+
+
+async def test_a_killed_signing_process_is_replaced(hub: RunningHub, subscriber: Subscriber) -> None:
+    """A signing process killed from outside (the OOM killer, say) costs no delivery."""
+    import os
+    import signal
+
+    from hub.state import SIGNER
+
+    await subscribed(hub, subscriber)
+    assert (await post_events(hub, LOGIN_FAILED))[0] == 202
+    await until(lambda: len(subscriber.deliveries) == 1)
+    pool = hub.server.app[SIGNER]._pool
+    for pid in list(pool._processes):  # the pool's own processes, nothing else
+        os.kill(pid, signal.SIGKILL)
+    await until(lambda: all(not p.is_alive() for p in pool._processes.values()), timeout=5)
+    assert (await post_events(hub, {**LOGIN_FAILED, "txn": "txn-2"}))[0] == 202
+    await until(lambda: len(subscriber.deliveries) == 2, timeout=10)
+    token = subscriber.deliveries[1].body.decode()
+    assert jwt.decode(token, options={"verify_signature": False})["txn"] == "txn-2"
+    assert hub.server.app[SIGNER]._pool is not pool
