@@ -2,8 +2,9 @@
 
     python bench/ingest.py [--seconds 5] [--batch 1,10,100] [--concurrency 16]
 
-The baseline is an aiohttp app on the same machine whose handler parses the JSON body and answers
-202: the cost of HTTP and JSON alone, measured in the same run with the same client.
+The baseline is an aiohttp app (bench/_trivial.py) whose handler parses the JSON body and answers
+202: the cost of HTTP and JSON alone, measured in the same run with the same client. Like the hub,
+it runs in a process of its own.
 Target (issue 7): >= 60% of the baseline.
 """
 
@@ -11,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import subprocess
+import sys
 import time
+from collections.abc import AsyncIterator
 
 import aiohttp
-from aiohttp import web
 
-from _harness import free_port, running_hub
+from _harness import HERE, free_port, running_hub, wait_for
 
 EVENT = {"type": "login-failed", "subject": {"format": "email", "email": "jane@example.com"},
          "data": {"reason": "bench", "ip_address": "192.0.2.1"}}
@@ -43,25 +47,23 @@ async def hammer(url: str, headers: dict[str, str], batch: int, seconds: float,
     return done / (time.perf_counter() - started)
 
 
-async def trivial_server() -> tuple[web.AppRunner, str]:
-    async def accept(request: web.Request) -> web.Response:
-        await request.json()
-        return web.json_response({"events": []}, status=202)
-
-    app = web.Application()
-    app.router.add_post("/events", accept)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
+@contextlib.asynccontextmanager
+async def trivial_server() -> AsyncIterator[str]:
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{port}/events"
+    process = subprocess.Popen([sys.executable, str(HERE / "_trivial.py"), "--port", str(port)])
+    try:
+        await wait_for(f"http://127.0.0.1:{port}/healthz")
+        yield f"http://127.0.0.1:{port}/events"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 async def main(args: argparse.Namespace) -> None:
     batches = [int(b) for b in args.batch.split(",")]
-    runner, trivial = await trivial_server()
-    baseline = {b: await hammer(trivial, {}, b, args.seconds, args.concurrency) for b in batches}
-    await runner.cleanup()
+    async with trivial_server() as trivial:
+        baseline = {b: await hammer(trivial, {}, b, args.seconds, args.concurrency)
+                    for b in batches}
     async with running_hub() as (base, token):
         headers = {"Authorization": f"Bearer {token}"}
         ours = {b: await hammer(f"{base}/events", headers, b, args.seconds, args.concurrency)
