@@ -57,7 +57,7 @@ class Batcher(Generic[T, R]):
         while self._queue:
             await self._slots.acquire()
             self._full.clear()
-            if len(self._queue) < self._max_items:
+            if self._max_delay > 0 and len(self._queue) < self._max_items:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self._max_delay)
             batch, self._queue = self._queue[: self._max_items], self._queue[self._max_items :]

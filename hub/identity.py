@@ -171,8 +171,10 @@ class IdentityPublishing:
         self._clock = clock
         self._wake = wake_dispatcher
         # Concurrent publishes share one transaction: one fsync for a burst from many publishers.
+        # No waiting for company: a request arriving while a batch commits joins the next one,
+        # so batches grow with load and a lone publisher never waits.
         self._publishes: Batcher[PublishRequest, tuple[list[PublishedEvent], bool]] = Batcher(
-            store.deliveries.publish_requests
+            store.deliveries.publish_requests, max_delay=0.0
         )
 
     def parse(self, body: bytes) -> list[ValidatedEvent]:
@@ -208,5 +210,6 @@ class IdentityPublishing:
         published, replayed = answer
         if not replayed:
             self._metrics.events.inc(len(events))
-            self._wake()
+            if any(item.deliveries for item in published):
+                self._wake()
         return published, replayed
