@@ -99,7 +99,10 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 async def _signer(app: web.Application) -> AsyncIterator[None]:
     signer = SetSigner(app[SETTINGS], clock=app[CLOCK])
     app[SIGNER] = signer
+    warming = asyncio.create_task(signer.warm_up())  # in the background: serving starts now
     yield
+    warming.cancel()
+    await asyncio.gather(warming, return_exceptions=True)
     await asyncio.get_running_loop().run_in_executor(None, signer.close)
 
 

@@ -63,6 +63,11 @@ def _sign_in_worker(
     return tokens
 
 
+def _ready() -> bool:
+    """Runs in a pool process: importing this module is the start-up worth doing early."""
+    return True
+
+
 def callback_origin(callback: str) -> str:
     """The default audience of a subscription: scheme://host[:port] of its callback."""
     parts = urlsplit(callback)
@@ -83,6 +88,14 @@ class SetSigner:
         self._pool = self._new_pool()
         self._batches: Batcher[_Job, str] = Batcher(
             self._sign_batch, max_delay=0.001, concurrency=self._workers
+        )
+
+    async def warm_up(self) -> None:
+        """Start the signing processes now: spawning one takes about a second, which the first
+        SET after start-up would otherwise wait for."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(self._pool, _ready) for _ in range(self._workers))
         )
 
     def _new_pool(self) -> ProcessPoolExecutor:

@@ -272,3 +272,11 @@ async def test_a_killed_signing_process_is_replaced(hub: RunningHub, subscriber:
     token = subscriber.deliveries[1].body.decode()
     assert jwt.decode(token, options={"verify_signature": False})["txn"] == "txn-2"
     assert hub.server.app[SIGNER]._pool is not pool
+
+
+async def test_signing_processes_start_with_the_hub(hub: RunningHub) -> None:
+    """The first SET after start-up does not wait for a process to be spawned."""
+    from hub.state import SIGNER
+
+    signer = hub.server.app[SIGNER]
+    await until(lambda: len(signer._pool._processes) == signer._workers, timeout=10)
