@@ -1,9 +1,11 @@
-"""Many concurrent callers, one call per short window: each `submit` waits for its own answer.
+"""Many concurrent callers, one call per batch: each `submit` waits for its own answer.
 
 Used for group commit (one transaction, one fsync, for the writes of many deliveries: each caller
 returns once its item is durable) and for signing (one message to a signing process carries
-every SET due in the window). Callers keep their one-item semantics; the costly step is paid once
-per batch. A batch is taken as soon as the previous one is done, so batches grow with load.
+every SET due at once). Callers keep their one-item semantics; the costly step is paid once per
+batch. Items that arrive while every call slot is busy form the next batch, so batches grow with
+load with no waiting on purpose: a lone item goes at once. (A 2 ms wait for company cost both
+latency and throughput: bench/fanout.py p50 20 -> 15 ms at 200 deliveries/s without it.)
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ __all__ = ["Batcher"]
 T = TypeVar("T")
 R = TypeVar("R")
 DEFAULT_MAX_ITEMS = 256
-DEFAULT_MAX_DELAY = 0.002  # seconds an item may wait for company
+DEFAULT_MAX_DELAY = 0.0  # seconds an item may wait for company when a slot is free
 
 
 class Batcher(Generic[T, R]):

@@ -171,10 +171,10 @@ class IdentityPublishing:
         self._clock = clock
         self._wake = wake_dispatcher
         # Concurrent publishes share one transaction: one fsync for a burst from many publishers.
-        # No waiting for company: a request arriving while a batch commits joins the next one,
-        # so batches grow with load and a lone publisher never waits.
+        # Requests arriving while a batch commits join the next one: a burst from many publishers
+        # costs one fsync per batch, and a lone publisher never waits.
         self._publishes: Batcher[PublishRequest, tuple[list[PublishedEvent], bool]] = Batcher(
-            store.deliveries.publish_requests, max_delay=0.0
+            store.deliveries.publish_requests
         )
 
     def parse(self, body: bytes) -> list[ValidatedEvent]:

@@ -86,9 +86,7 @@ class SetSigner:
         self._events: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._workers = settings.signing_workers or os.cpu_count() or 1
         self._pool = self._new_pool()
-        self._batches: Batcher[_Job, str] = Batcher(
-            self._sign_batch, max_delay=0.001, concurrency=self._workers
-        )
+        self._batches: Batcher[_Job, str] = Batcher(self._sign_batch, concurrency=self._workers)
 
     async def warm_up(self) -> None:
         """Start the signing processes now: spawning one takes about a second, which the first
