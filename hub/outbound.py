@@ -12,6 +12,7 @@ Every outbound request goes through `OutboundClient`, which
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Mapping
@@ -246,8 +247,16 @@ async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
 
 
 def _check_literal(host: str, policy: DestinationPolicy) -> None:
+    literal = _literal_address(host)
+    if literal is not None:
+        policy.check_address(host, literal)
+
+
+@functools.lru_cache(maxsize=4096)
+def _literal_address(host: str) -> IPAddress | None:
+    """The address a host names literally, if it does (parsed once per host: it was 4% of the
+    event loop's time at full fan-out)."""
     try:
-        literal = ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return
-    policy.check_address(host, literal)
+        return None
