@@ -253,7 +253,9 @@ async def test_identity_topic_description_and_refusals(
         assert response.status == 403
 
 
-async def test_a_killed_signing_process_is_replaced(hub: RunningHub, subscriber: Subscriber) -> None:
+async def test_a_killed_signing_process_is_replaced(
+    hub: RunningHub, subscriber: Subscriber
+) -> None:
     """A signing process killed from outside (the OOM killer, say) costs no delivery."""
     import os
     import signal
