@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .database import Database, StoreOpenError
-from .deliveries import Attempt, Deliveries, PublishRequest, Rendering, Settlement
+from .deliveries import Attempt, Deliveries, Rendering, Settlement
+from .events import PublishRequest
 from .intents import Intents
 from .records import (
     DeliveryState,

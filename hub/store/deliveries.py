@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 
 from .database import Connection, Database
+from .events import PublishRequest, publish_all
 from .records import DeliveryState, DueDelivery, EventKind, NewEvent, PublishedEvent
 from .sealing import SecretBox
 from .subscriptions import cancel_pending
@@ -16,17 +17,7 @@ from .subscriptions import cancel_pending
 # long backlogs at the head of the queue leave room for the others in the same claim.
 CLAIM_SCAN_FACTOR = 4
 
-__all__ = ["Attempt", "Deliveries", "PublishRequest", "Rendering", "Settlement"]
-
-
-@dataclass(frozen=True, slots=True)
-class PublishRequest:
-    """One publisher request: its events, stored together or not at all."""
-
-    events: tuple[NewEvent, ...]
-    now: float
-    idempotency_key: str | None = None
-    idempotency_window: float = 0.0
+__all__ = ["Attempt", "Deliveries", "Rendering", "Settlement"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,63 +108,6 @@ class Attempt:
     error: str | None = None
 
 
-def _remembered(conn: Connection, key: str, since: float) -> list[list[object]] | None:
-    row = conn.execute(
-        "SELECT response FROM idempotency_keys WHERE key = ? AND created_at > ?", (key, since)
-    ).fetchone()
-    return None if row is None else json.loads(row["response"])
-
-
-def _remember(conn: Connection, key: str, published: list[PublishedEvent], now: float) -> None:
-    conn.execute(
-        "INSERT OR REPLACE INTO idempotency_keys (key, response, created_at) VALUES (?, ?, ?)",
-        (key, json.dumps([astuple(p) for p in published]), now),
-    )
-
-
-def _publish_one(conn: Connection, request: PublishRequest) -> tuple[list[PublishedEvent], bool]:
-    since, now = request.now - request.idempotency_window, request.now
-    if request.idempotency_key is not None:
-        replay = _remembered(conn, request.idempotency_key, since)
-        if replay is not None:
-            return [PublishedEvent(*item) for item in replay], True
-    published: list[PublishedEvent] = []
-    replays = 0
-    for event in request.events:
-        seen = None
-        if event.idempotency_key is not None:
-            seen = _remembered(conn, event.idempotency_key, since)
-        if seen is not None:
-            published.append(PublishedEvent(*seen[0]))
-            replays += 1
-            continue
-        first = _insert(conn, event, now)
-        published.append(first)
-        if event.idempotency_key is not None:
-            _remember(conn, event.idempotency_key, [first], now)
-    if request.idempotency_key is not None:
-        _remember(conn, request.idempotency_key, published, now)
-    return published, replays == len(request.events)
-
-
-def _insert(conn: Connection, event: NewEvent, now: float) -> PublishedEvent:
-    cursor = conn.execute(
-        "INSERT INTO events (topic, kind, event_type, content_type, body, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        (event.topic, str(event.kind), event.event_type, event.content_type, event.body, now),
-    )
-    (event_id,) = cursor.fetchone()
-    cursor = conn.execute(
-        "INSERT INTO deliveries "
-        "(event_id, subscription_id, next_attempt_at, created_at, updated_at) "
-        "SELECT ?, id, ?, ?, ? FROM subscriptions WHERE topic = ? AND expires_at > ?"
-        " AND disabled_at IS NULL AND (? IS NULL OR event_types IS NULL"
-        "  OR EXISTS (SELECT 1 FROM json_each(subscriptions.event_types) WHERE value = ?))",
-        (event_id, now, now, now, event.topic, now, event.event_type, event.event_type),
-    )
-    return PublishedEvent(id=event_id, topic=event.topic, deliveries=cursor.rowcount, txn=event.txn)
-
-
 def _fair_share(
     candidates: Sequence[sqlite3.Row], *, limit: int, per_subscription: int
 ) -> list[int]:
@@ -224,13 +158,12 @@ class Deliveries:
     ) -> list[tuple[list[PublishedEvent], bool]]:
         """Several publish requests in ONE transaction (a group commit), each answered apart.
 
-        Two statements per event whatever the number of subscribers: the fan-out is an
-        INSERT ... SELECT. A key seen within the window (the request's, or an event's own) writes
-        nothing and answers what the first request got; the flag says the whole answer is a replay.
+        A fixed number of statements for all the requests' events, whatever the number of events
+        and subscribers (see `events.publish_all`). A key seen within the window (the request's,
+        or an event's own) writes nothing and answers what the first request got; the flag says
+        the whole answer is a replay.
         """
-        return await self._db.run(
-            lambda conn: [_publish_one(conn, request) for request in requests]
-        )
+        return await self._db.run(lambda conn: publish_all(conn, requests))
 
     async def claim_due(
         self,
