@@ -51,7 +51,10 @@ def publish_all(conn: Connection, requests: Sequence[PublishRequest]) -> list[An
             if answer is None:
                 answer = answers[number] = ([], False)
             answer[0].append(published)
-    return [answer for answer in answers if answer is not None]
+    done = [answer for answer in answers if answer is not None]
+    if len(done) != len(requests):  # every request is keyed, empty or in the bulk: a bug here
+        raise RuntimeError("a publish request was left without an answer")
+    return done
 
 
 def _publish_keyed(conn: Connection, request: PublishRequest) -> Answer:
