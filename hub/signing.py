@@ -176,13 +176,16 @@ class SetSigner:
                 pems[kid] = self._pems[kid]
         work = [(job.claims, job.key.kid) for job in jobs]
         loop = asyncio.get_running_loop()
+        pool = self._pool
         try:
-            return await loop.run_in_executor(self._pool, _sign_in_worker, work, pems)
+            return await loop.run_in_executor(pool, _sign_in_worker, work, pems)
         except BrokenProcessPool:
             # A signing process died (the OOM killer, a signal): start a new pool, try once more.
-            log.error("a signing process died; starting a new signing pool")
-            broken, self._pool = self._pool, self._new_pool()
-            broken.shutdown(wait=False, cancel_futures=True)
+            # Batches in flight together all see the break; only the first replaces the pool.
+            if self._pool is pool:
+                log.error("a signing process died; starting a new signing pool")
+                self._pool = self._new_pool()
+                pool.shutdown(wait=False, cancel_futures=True)
             return await loop.run_in_executor(self._pool, _sign_in_worker, work, pems)
 
     def close(self) -> None:

@@ -45,7 +45,7 @@ DELIVERED = DeliveryState.DELIVERED
 
 
 def _settle_all(conn: Connection, settlements: Sequence[Settlement]) -> None:
-    """Three statements for the whole batch, whatever its size (each run with executemany)."""
+    """Four statements for the whole batch, whatever its size (each run with executemany)."""
     conn.executemany(
         "UPDATE deliveries SET attempts = attempts + 1, state = ?,"
         " next_attempt_at = COALESCE(?, next_attempt_at), claimed_by = NULL,"
