@@ -88,7 +88,9 @@ async def test_sigkill_during_fan_out_loses_nothing(tmp_path: Path) -> None:
     token = create_token(db)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"}
     topic = f"{running.base}/topics/load"
-    subscribers = [await start_subscriber(delay=0.005) for _ in range(5)]
+    # Slow enough answers (5 x 2 concurrent / 50 ms: ~200 deliveries/s) that the fan-out is
+    # still under way when the kill comes, however fast the hub itself is.
+    subscribers = [await start_subscriber(delay=0.05) for _ in range(5)]
     try:
         async with aiohttp.ClientSession() as session:
             async with session.post(topic, data=b"init", headers=headers) as response:
