@@ -70,6 +70,16 @@ def _check_pairing(private_key: Any, alg: str) -> None:
         raise ConfigurationError("ES256 needs a P-256 key")
 
 
+def _new_private_key(alg: str, bits: int) -> PrivateKey:
+    if alg in ("RS256", "PS256"):
+        return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if alg == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise ConfigurationError(f"unsupported algorithm {alg!r}; use one of {ALGORITHMS}")
+
+
 @dataclass(frozen=True)
 class SigningKey:
     kid: str
@@ -80,17 +90,17 @@ class SigningKey:
     def generate(
         cls, alg: str = "RS256", *, bits: int = 2048, kid: str | None = None
     ) -> SigningKey:
-        if alg in ("RS256", "PS256"):
-            if bits not in (2048, 3072, 4096):
-                raise ConfigurationError("RSA keys are 2048, 3072 or 4096 bits")
-            private: PrivateKey = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-        elif alg == "ES256":
-            private = ec.generate_private_key(ec.SECP256R1())
-        elif alg == "EdDSA":
-            private = ed25519.Ed25519PrivateKey.generate()
-        else:
-            raise ConfigurationError(f"unsupported algorithm {alg!r}; use one of {ALGORITHMS}")
-        return cls.from_private_key(private, alg, kid=kid)
+        """A fresh key; its thumbprint kid never starts with '-'.
+
+        A kid like `-Xy...` (one thumbprint in 64) reads as an option on a command line, so
+        `sethub keys retire <kid>` would refuse it; drawing another key costs nothing that matters.
+        """
+        if alg in ("RS256", "PS256") and bits not in (2048, 3072, 4096):
+            raise ConfigurationError("RSA keys are 2048, 3072 or 4096 bits")
+        while True:
+            key = cls.from_private_key(_new_private_key(alg, bits), alg, kid=kid)
+            if kid is not None or not key.kid.startswith("-"):
+                return key
 
     @classmethod
     def from_private_key(cls, private: Any, alg: str, *, kid: str | None = None) -> SigningKey:

@@ -56,7 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     rotate.set_defaults(func=run_rotate)
     retire = add("retire", "stop publishing a former key")
-    retire.add_argument("kid")
+    retire.add_argument(
+        "kid", help="the key's id; write `-- KID` for an imported kid that starts with '-'"
+    )
     retire.set_defaults(func=run_retire)
     add("jwks", "print the public JWKS").set_defaults(func=run_jwks)
 

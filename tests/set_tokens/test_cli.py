@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from set_tokens import KeySet, issue
+from set_tokens import KeySet, SigningKey, issue
 from set_tokens.events import CAEP_BASE
 
 from ..hub.process import run_sethub
@@ -29,10 +29,26 @@ def test_keys_generate_list_rotate_retire_jwks(tmp_path: Path) -> None:
     jwks = json.loads(run_sethub("keys", "jwks", "--keys-dir", keys_dir).stdout)
     assert {k["kid"] for k in jwks["keys"]} == {first, second}
     assert all("d" not in k for k in jwks["keys"])
-    refused = run_sethub("keys", "retire", "--keys-dir", keys_dir, first)
+    refused = run_sethub("keys", "retire", "--keys-dir", keys_dir, "--", first)
     assert refused.returncode == 1 and "active key cannot be retired" in refused.stderr
     missing = run_sethub("keys", "list", "--keys-dir", str(tmp_path / "none"))
     assert missing.returncode == 1 and "cannot load" in missing.stderr
+
+
+def test_generated_kids_never_start_with_a_dash() -> None:
+    """A dashed kid reads as an option: `sethub keys retire <kid>` would refuse it (1 key in 64)."""
+    assert not any(SigningKey.generate("ES256").kid.startswith("-") for _ in range(600))
+
+
+def test_an_imported_kid_that_starts_with_a_dash_retires_after_double_dash(tmp_path: Path) -> None:
+    keys = KeySet()
+    keys.add(SigningKey.generate("ES256", kid="-imported"))
+    keys.add(SigningKey.generate("ES256"))  # the new key signs, the imported one is former
+    keys_dir = str(tmp_path / "keys")
+    keys.save(tmp_path / "keys")
+    retired = run_sethub("keys", "retire", "--keys-dir", keys_dir, "--", "-imported")
+    assert retired.returncode == 0, retired.stderr
+    assert "-imported" not in run_sethub("keys", "list", "--keys-dir", keys_dir).stdout
 
 
 def test_verify_prints_claims_or_the_rfc8935_code(tmp_path: Path) -> None:
