@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from _harness import running_hub, stats, subscribe_all, subscribers
+from _harness import cpu_seconds, running_hub_process, stats, subscribe_all, subscribers
 
 EVENT = {"type": "login-failed", "subject": {"format": "email", "email": "jane@example.com"},
          "data": {"reason": "bench"}}
@@ -48,16 +48,19 @@ async def baseline(ports: list[int], events: int, concurrency: int = 64) -> floa
     return total / (time.perf_counter() - started)
 
 
-async def hub_run(args: argparse.Namespace, ports: list[int]) -> tuple[float, list[float]]:
+async def hub_run(
+    args: argparse.Namespace, ports: list[int]
+) -> tuple[float, list[float], float]:
     flags = ["--signing-algorithm", args.alg, "--poll-interval", "0.2",
              "--max-concurrent-per-subscription", str(args.per_subscription)]
     db = Path(args.db) if args.db else None
-    async with running_hub(*flags, db=db) as (base, token):
+    async with running_hub_process(*flags, db=db) as (base, token, pid):
         topic = f"{base}/topics/login"
         extra = {"hub.secret": "bench-secret"} if args.secret else {}
         await subscribe_all(base, topic, ports, **extra)
         before = sum(s["count"] for s in await stats(ports))
         headers = {"Authorization": f"Bearer {token}"}
+        cpu_before = cpu_seconds(pid)
         started = time.perf_counter()
         next_event = iter(range(args.events))
 
@@ -77,10 +80,11 @@ async def hub_run(args: argparse.Namespace, ports: list[int]) -> tuple[float, li
         while sum(s["count"] for s in await stats(ports)) < expected:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(pid) - cpu_before
         latencies = [lat for s in await stats(ports) for lat in s["latencies"]]
         print(f"published {args.events} events in {published:.2f} s "
               f"({args.events / published:.0f}/s), all delivered after {elapsed:.2f} s")
-        return args.events * len(ports) / elapsed, latencies
+        return args.events * len(ports) / elapsed, latencies, cpu / (args.events * len(ports))
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -93,7 +97,7 @@ async def main(args: argparse.Namespace) -> None:
         # The baseline runs before and after the hub and counts as their mean: on a shared VM a
         # single short run can be off by half.
         before = await baseline(ports["healthy"], args.events)
-        hub_rate, latencies = await hub_run(args, ports["healthy"])
+        hub_rate, latencies, cpu = await hub_run(args, ports["healthy"])
         after = await baseline(ports["healthy"], args.events)
         base_rate = (before + after) / 2
     print(f"subscribers={args.subscribers} events={args.events} alg={args.alg} "
@@ -103,6 +107,7 @@ async def main(args: argparse.Namespace) -> None:
           f"   (before {before:.0f}, after {after:.0f})")
     p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
     print(f"{'sethub':<22} {hub_rate:>13.0f} {p50:>8.1f} {p99:>8.1f}")
+    print(f"hub CPU (with its signing processes): {cpu * 1000:.3f} ms per delivery")
     print(f"ratio to baseline: {hub_rate / base_rate:.1%}; "
           f"{len(latencies)} latencies, mean {statistics.fmean(latencies) * 1000:.1f} ms"
           if latencies else f"ratio to baseline: {hub_rate / base_rate:.1%}")
