@@ -142,7 +142,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             wake_verifier=verifier.wake,
         )
         app[IDENTITY] = IdentityPublishing(
-            store, catalog, settings, metrics, clock=clock, wake_dispatcher=dispatcher.wake
+            store, catalog, settings, metrics, clock=clock, wake_dispatcher=dispatcher.work_stored
         )
         app[PUBLISHING] = Publishing(
             store,
@@ -151,7 +151,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             settings,
             metrics,
             clock=clock,
-            wake_dispatcher=dispatcher.wake,
+            wake_dispatcher=dispatcher.work_stored,
         )
         verifier.start()
         dispatcher.start()

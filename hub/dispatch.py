@@ -95,7 +95,14 @@ class Dispatcher(Worker[DueDelivery]):
         super().__init__(
             capacity=settings.max_concurrent_deliveries * CLAIM_AHEAD,
             poll_interval=settings.poll_interval,
+            refill=settings.max_concurrent_deliveries,
         )
+        cap = settings.max_concurrent_per_subscription
+        # A subscription holds at most `window` claims and is topped up once it is down to
+        # `refill_at`: a claim per few deliveries, not one per finished delivery.
+        self._window = min(cap * CLAIM_AHEAD, settings.max_concurrent_deliveries)
+        self._refill_at = self._window // 2
+        self._saturated = False  # the last claim found nothing outside the busy subscriptions
         self._requests = asyncio.Semaphore(settings.max_concurrent_deliveries)
         self._renderer = renderer
         self._store = store
@@ -110,18 +117,27 @@ class Dispatcher(Worker[DueDelivery]):
         # Renderings and settlements of all in-flight deliveries share one group commit.
         self._writes: Batcher[Settlement | Rendering, None] = Batcher(store.deliveries.record_many)
 
+    def work_stored(self) -> None:
+        """New deliveries were stored. While every subscription with claims is busy and the last
+        claim found nothing else, the next top-up (a few milliseconds away) claims them too: a
+        claim per publish would scan the busy subscriptions' backlog every time."""
+        if not self._saturated:
+            self.wake()
+
     async def claim(self, limit: int) -> list[DueDelivery]:
         cap = self._settings.max_concurrent_per_subscription
-        window = min(cap * CLAIM_AHEAD, self._settings.max_concurrent_deliveries)
-        busy = [sid for sid, count in self._per_subscription.items() if count >= window]
+        held = dict(self._per_subscription)
+        busy = [sid for sid, count in held.items() if count > self._refill_at]
         claimed = await self._store.deliveries.claim_due(
             owner=self._owner,
             now=self._clock(),
             ttl=self._settings.claim_ttl,
             limit=limit,
-            per_subscription=window,
+            per_subscription=self._window,
+            held=held,
             busy_subscriptions=busy,
         )
+        self._saturated = bool(busy) and not claimed
         # Counted at claim time, not when the task starts, so the next claim already sees them.
         for item in claimed:
             sid = item.subscription_id
@@ -151,6 +167,8 @@ class Dispatcher(Worker[DueDelivery]):
                     self._ended.add(sid)
         finally:
             remaining = self._per_subscription[sid] - 1
+            if remaining == self._refill_at:
+                self.wake()  # this subscription can be topped up
             if remaining:
                 self._per_subscription[sid] = remaining
             else:

@@ -24,8 +24,12 @@ CLAIM_ERROR_BACKOFF_SECONDS = 1.0
 class Worker(ABC, Generic[T]):
     name = "worker"
 
-    def __init__(self, *, capacity: int, poll_interval: float) -> None:
+    def __init__(self, *, capacity: int, poll_interval: float, refill: int = 1) -> None:
+        """A finished item wakes the claim loop only when it brings the free slots up to
+        `refill`: one claim per finished item made claims (a transaction and an index scan
+        each) the store's main cost at full fan-out."""
         self.capacity = capacity
+        self.refill = max(1, min(refill, capacity))
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._stopping = False
@@ -72,7 +76,8 @@ class Worker(ABC, Generic[T]):
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
-        self._wake.set()
+        if self.capacity - len(self._inflight) == self.refill:
+            self._wake.set()
 
     async def _guarded(self, item: T) -> None:
         try:

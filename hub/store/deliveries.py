@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .database import Connection, Database
@@ -109,18 +109,33 @@ class Attempt:
 
 
 def _fair_share(
-    candidates: Sequence[sqlite3.Row], *, limit: int, per_subscription: int
+    candidates: Iterable[sqlite3.Row],
+    *,
+    limit: int,
+    per_subscription: int,
+    held: Mapping[int, int],
 ) -> list[int]:
-    """The oldest due deliveries, at most `per_subscription` of each subscription: one
-    subscription's backlog cannot fill a claim while others wait."""
+    """The oldest due deliveries, up to `per_subscription` claims per subscription counting those
+    it `held` already: one subscription's backlog cannot fill a claim while others wait.
+
+    Reading stops once the rows of subscriptions already served outnumber what was taken by
+    CLAIM_SCAN_FACTOR: further on there is mostly more of the same. (Reading the whole scan
+    limit cost ~7 ms a claim with 10 subscriptions and a 15,000-delivery backlog.)"""
     taken: dict[int, int] = {}
     ids: list[int] = []
+    skipped = 0
     for delivery_id, subscription_id in candidates:
-        count = taken.get(subscription_id, 0)
+        count = taken.get(subscription_id)
+        if count is None:
+            count = taken[subscription_id] = held.get(subscription_id, 0)
         if count < per_subscription:
             taken[subscription_id] = count + 1
             ids.append(delivery_id)
             if len(ids) == limit:
+                break
+        else:
+            skipped += 1
+            if skipped > CLAIM_SCAN_FACTOR * per_subscription * len(taken):
                 break
     return ids
 
@@ -173,9 +188,11 @@ class Deliveries:
         ttl: float,
         limit: int,
         per_subscription: int,
+        held: Mapping[int, int] | None = None,
         busy_subscriptions: Iterable[int] = (),
     ) -> list[DueDelivery]:
-        """Lease due deliveries, at most `per_subscription` per subscription, skipping busy ones.
+        """Lease due deliveries, skipping busy subscriptions; a subscription ends up with at most
+        `per_subscription`, counting the claims it already `held`.
 
         Deliveries whose subscription has ended or expired are cancelled instead of returned.
         """
@@ -188,9 +205,11 @@ class Deliveries:
                 " AND (claim_expires IS NULL OR claim_expires <= ?)"
                 " AND subscription_id NOT IN (SELECT value FROM json_each(?))"
                 " ORDER BY next_attempt_at, id LIMIT ?",
-                (now, now, busy, limit * max(1, per_subscription) * CLAIM_SCAN_FACTOR),
-            ).fetchall()
-            ids = _fair_share(candidates, limit=limit, per_subscription=per_subscription)
+                (now, now, busy, limit * CLAIM_SCAN_FACTOR),
+            )  # read lazily: _fair_share stops reading once the claim is full
+            ids = _fair_share(
+                candidates, limit=limit, per_subscription=per_subscription, held=held or {}
+            )
             if not ids:
                 return []
             conn.execute(

@@ -231,3 +231,30 @@ async def _disabled(hub: RunningHub, topic: str, sub: Subscriber) -> bool:
 
 async def _enabled(hub: RunningHub, topic: str, sub: Subscriber) -> bool:
     return bool(await hub.store.subscriptions.active(topic, now=time.time()))
+
+
+async def test_a_backlog_is_claimed_a_few_deliveries_at_a_time(
+    make_hub: Callable[..., Any], make_subscriber: Callable[..., Any], monkeypatch: Any
+) -> None:
+    """A subscription is topped up once half its claim window is spent, not after every
+    delivery: each claim is a transaction and an index scan."""
+    hub = await make_hub(max_concurrent_per_subscription=2)
+    sub = await make_subscriber(delay=0.05)
+    await _subscribed(hub, sub)
+    deliveries = hub.store.deliveries
+    claim_sizes: list[int] = []
+    real_claim = deliveries.claim_due
+
+    async def counting_claim(**kwargs: Any) -> Any:
+        claimed = await real_claim(**kwargs)
+        claim_sizes.append(len(claimed))
+        return claimed
+
+    monkeypatch.setattr(deliveries, "claim_due", counting_claim)
+    for n in range(40):
+        await hub.publish_content("news", f"e{n}".encode())
+    await until(lambda: len(sub.deliveries) == 40, timeout=10)
+    assert sub.max_active <= 2
+    assert sum(claim_sizes) == 40
+    # Before: a claim per finished delivery, most of them empty (79 claims in one run).
+    assert len(claim_sizes) < 40, str(claim_sizes)
