@@ -146,7 +146,7 @@ class SetSigner:
         claims: dict[str, Any] = {
             "iss": self._settings.set_issuer,
             "iat": int(now),
-            "jti": uuid.uuid4().hex,
+            "jti": item.jti or uuid.uuid4().hex,
             "aud": item.audience or callback_origin(item.callback),
             "txn": event["txn"],
             "sub_id": event["sub_id"],

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .database import Database, StoreOpenError
-from .deliveries import Attempt, Deliveries, Rendering, Settlement
+from .deliveries import Attempt, Deliveries, Settlement
 from .events import PublishRequest
 from .intents import Intents
 from .records import (
@@ -40,7 +40,6 @@ __all__ = [
     "NewEvent",
     "PublishRequest",
     "PublishedEvent",
-    "Rendering",
     "SealingError",
     "Settlement",
     "Store",

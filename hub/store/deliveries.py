@@ -17,21 +17,16 @@ from .subscriptions import cancel_pending
 # long backlogs at the head of the queue leave room for the others in the same claim.
 CLAIM_SCAN_FACTOR = 4
 
-__all__ = ["Attempt", "Deliveries", "Rendering", "Settlement"]
-
-
-@dataclass(frozen=True, slots=True)
-class Rendering:
-    """A delivery's own body (a signed SET), kept before its first attempt so that every retry,
-    even after a crash, resends the same SET."""
-
-    delivery_id: int
-    body: bytes
+__all__ = ["Attempt", "Deliveries", "Settlement"]
 
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """A delivery's new state after an attempt; see `Deliveries.record_many`."""
+    """A delivery's new state after an attempt; see `Deliveries.record_many`.
+
+    `body`: the SET rendered for this attempt, kept (if none is yet) so that a retry resends
+    exactly it.
+    """
 
     delivery_id: int
     subscription_id: int
@@ -39,6 +34,7 @@ class Settlement:
     state: DeliveryState
     next_attempt_at: float | None = None
     rejection: str | None = None
+    body: bytes | None = None
 
 
 DELIVERED = DeliveryState.DELIVERED
@@ -50,7 +46,7 @@ def _settle_all(conn: Connection, settlements: Sequence[Settlement]) -> None:
         "UPDATE deliveries SET attempts = attempts + 1, state = ?,"
         " next_attempt_at = COALESCE(?, next_attempt_at), claimed_by = NULL,"
         " claim_expires = NULL, last_status = ?, last_error = ?, rejection = ?,"
-        " updated_at = ? WHERE id = ?",
+        " body = COALESCE(body, ?), updated_at = ? WHERE id = ?",
         [
             (
                 str(s.state),
@@ -58,6 +54,7 @@ def _settle_all(conn: Connection, settlements: Sequence[Settlement]) -> None:
                 s.attempt.status,
                 s.attempt.error,
                 s.rejection,
+                s.body,
                 s.attempt.started_at + s.attempt.duration,
                 s.delivery_id,
             )
@@ -220,7 +217,7 @@ class Deliveries:
             rows = conn.execute(
                 "SELECT d.id, d.event_id, d.subscription_id, d.attempts, s.topic, s.callback,"
                 " s.secret, s.expires_at, s.disabled_at, s.audience, e.content_type,"
-                " e.created_at, e.kind,"
+                " e.created_at, e.kind, d.jti,"
                 " d.body IS NOT NULL OR e.kind = 'content' AS rendered,"
                 " COALESCE(d.body, e.body) AS body "
                 "FROM deliveries d JOIN events e ON e.id = d.event_id "
@@ -251,26 +248,16 @@ class Deliveries:
                 kind=EventKind(row["kind"]),
                 rendered=bool(row["rendered"]),
                 audience=row["audience"],
+                jti=row["jti"],
             )
             for row in await self._db.run(claim, durable=False)
         ]
 
-    async def record_many(self, writes: Sequence[Settlement | Rendering]) -> None:
-        """Record renderings, attempts and new states in ONE transaction (a group commit: one
-        fsync for many deliveries). A settlement to PENDING with `next_attempt_at` schedules a
-        retry; DELIVERED, DEAD and CANCELLED are final."""
-
-        def record(conn: Connection) -> None:
-            rendered = [(w.body, w.delivery_id) for w in writes if isinstance(w, Rendering)]
-            if rendered:
-                conn.executemany(
-                    "UPDATE deliveries SET body = ? WHERE id = ? AND body IS NULL", rendered
-                )
-            settlements = [w for w in writes if isinstance(w, Settlement)]
-            if settlements:
-                _settle_all(conn, settlements)
-
-        await self._db.run(record)
+    async def record_many(self, settlements: Sequence[Settlement]) -> None:
+        """Record attempts and new states in ONE transaction (a group commit: one fsync for many
+        deliveries). A settlement to PENDING with `next_attempt_at` schedules a retry;
+        DELIVERED, DEAD and CANCELLED are final."""
+        await self._db.run(lambda conn: _settle_all(conn, settlements))
 
     async def listing(self, *, state: DeliveryState, limit: int = 100) -> list[dict[str, object]]:
         """Deliveries in a state, newest first, for operators (no bodies, no secrets)."""

@@ -101,8 +101,9 @@ def _insert_many(
         raise RuntimeError(f"expected {len(events)} new events in ids {first}..{last}")
     conn.execute(
         "INSERT INTO deliveries "
-        "(event_id, subscription_id, next_attempt_at, created_at, updated_at) "
-        "SELECT e.id, s.id, e.created_at, e.created_at, e.created_at "
+        "(event_id, subscription_id, next_attempt_at, created_at, updated_at, jti) "
+        "SELECT e.id, s.id, e.created_at, e.created_at, e.created_at,"
+        " CASE WHEN e.kind = 'identity' THEN lower(hex(randomblob(16))) END "
         "FROM events e JOIN subscriptions s ON s.topic = e.topic "
         "WHERE e.id BETWEEN ? AND ? AND s.expires_at > e.created_at AND s.disabled_at IS NULL"
         " AND (e.event_type IS NULL OR s.event_types IS NULL"

@@ -71,7 +71,7 @@ class DueDelivery:
     """Everything the dispatcher needs to make one delivery attempt.
 
     `rendered` is False for an identity event's first attempt: `body` is then the event JSON and
-    the dispatcher must render, store and send the subscription's own SET.
+    the dispatcher renders the subscription's own SET, with `jti`, and sends it.
     """
 
     id: int
@@ -87,6 +87,7 @@ class DueDelivery:
     kind: EventKind = EventKind.CONTENT
     rendered: bool = True
     audience: str | None = None
+    jti: str | None = None  # drawn with the delivery (None for ones stored before migration 3)
 
 
 @dataclass(frozen=True, slots=True)

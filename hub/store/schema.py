@@ -72,7 +72,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
 
     -- body is NULL when the event's body goes out as is. A per-subscription rendering (a SET
-    -- signed for that subscription's audience) is stored here once so every retry resends it.
+    -- signed for that subscription's audience) is stored here with a failed attempt's outcome,
+    -- so every retry resends it.
     CREATE TABLE deliveries (
         id              INTEGER PRIMARY KEY,
         event_id        INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
@@ -121,5 +122,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX deliveries_due
         ON deliveries (next_attempt_at, id, subscription_id, claim_expires, state)
         WHERE state = 'pending';
+    """,
+    # 3: the jti of an identity delivery's SET is drawn when the delivery is stored, so the SET
+    # needs no write of its own before its first attempt: a re-rendering after a crash (the
+    # first attempt sent, its outcome not yet stored) carries the same jti, and receivers
+    # recognise the duplicate (RFC 8417 §2.2). Deliveries stored before this have none.
+    """
+    ALTER TABLE deliveries ADD COLUMN jti TEXT;
     """,
 )

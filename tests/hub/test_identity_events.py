@@ -282,3 +282,32 @@ async def test_signing_processes_start_with_the_hub(hub: RunningHub) -> None:
 
     signer = hub.server.app[SIGNER]
     await until(lambda: len(signer._pool._processes) == signer._workers, timeout=10)
+
+
+async def test_a_set_signed_again_after_a_crash_mid_attempt_keeps_its_jti(
+    tmp_path: Any, make_subscriber: Callable[..., Any]
+) -> None:
+    """The first attempt writes nothing before it is sent; if the hub stops before its outcome
+    is stored, the next hub signs the SET again with the jti drawn when the delivery was stored,
+    so the receiver can tell it is the same SET (RFC 8417 §2.2)."""
+    from .support import start_hub, stop_hub
+
+    receiver = await make_subscriber(delay=30)
+    first = await start_hub(tmp_path, shutdown_timeout=0.2)
+    try:
+        await subscribed(first, receiver)
+        assert (await post_events(first, LOGIN_FAILED))[0] == 202
+        await until(lambda: receiver.deliveries)
+    finally:
+        await stop_hub(first)  # the attempt is cancelled: no outcome is stored
+    receiver.delay = 0
+    second = await start_hub(tmp_path, shutdown_timeout=0.2)
+    try:
+        await until(lambda: len(receiver.deliveries) == 2)
+        await until(lambda: _all_settled(second))
+    finally:
+        await stop_hub(second)
+    before, after = (jwt.decode(d.body, options={"verify_signature": False})
+                     for d in receiver.deliveries)
+    assert before["jti"] == after["jti"] and len(before["jti"]) == 32
+    assert before["txn"] == after["txn"]
