@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from set_tokens import KeySet, SigningKey, sign_claims
+from set_tokens import KeySet, SigningKey
 
+from . import signing_worker
 from .batching import Batcher
 from .config import Settings
 from .store import DueDelivery
@@ -40,32 +41,11 @@ MANIFEST = "keyset.json"
 RELOAD_CHECK_SECONDS = 1.0
 EVENT_CACHE_SIZE = 1024  # decoded events: one fan-out renders the same event many times
 
-_worker_keys: dict[str, SigningKey] = {}
-
 
 @dataclass(frozen=True, slots=True)
 class _Job:
     claims: dict[str, Any]
     key: SigningKey
-
-
-def _sign_in_worker(
-    jobs: list[tuple[dict[str, Any], str]], pems: dict[str, tuple[str, bytes]]
-) -> list[str]:
-    """Runs in a pool process; keys are parsed once per process and kept by kid."""
-    tokens = []
-    for claims, kid in jobs:
-        key = _worker_keys.get(kid)
-        if key is None:
-            alg, pem = pems[kid]
-            key = _worker_keys[kid] = SigningKey.from_pem(pem, alg, kid=kid)
-        tokens.append(sign_claims(claims, key))
-    return tokens
-
-
-def _ready() -> bool:
-    """Runs in a pool process: importing this module is the start-up worth doing early."""
-    return True
 
 
 def callback_origin(callback: str) -> str:
@@ -89,18 +69,22 @@ class SetSigner:
         self._batches: Batcher[_Job, str] = Batcher(self._sign_batch, concurrency=self._workers)
 
     async def warm_up(self) -> None:
-        """Start the signing processes now: spawning one takes about a second, which the first
-        SET after start-up would otherwise wait for."""
+        """Start the signing processes now, not when the first SET after start-up is due."""
         loop = asyncio.get_running_loop()
         await asyncio.gather(
-            *(loop.run_in_executor(self._pool, _ready) for _ in range(self._workers))
+            *(loop.run_in_executor(self._pool, signing_worker.ready) for _ in range(self._workers))
         )
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        # spawn, not fork: the hub process has threads (the database) that a fork would copy.
-        return ProcessPoolExecutor(
-            max_workers=self._workers, mp_context=multiprocessing.get_context("spawn")
-        )
+        # Not fork: the hub process has threads (the database) that a fork would copy. A fork
+        # server that imported only the signing module starts a process in milliseconds;
+        # spawn (where there is no fork server) imports the hub's main module in each one.
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([signing_worker.__name__])
+        else:
+            context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(max_workers=self._workers, mp_context=context)
 
     def _mtime(self) -> float:
         try:
@@ -178,7 +162,7 @@ class SetSigner:
         loop = asyncio.get_running_loop()
         pool = self._pool
         try:
-            return await loop.run_in_executor(pool, _sign_in_worker, work, pems)
+            return await loop.run_in_executor(pool, signing_worker.sign_batch, work, pems)
         except BrokenProcessPool:
             # A signing process died (the OOM killer, a signal): start a new pool, try once more.
             # Batches in flight together all see the break; only the first replaces the pool.
@@ -186,7 +170,7 @@ class SetSigner:
                 log.error("a signing process died; starting a new signing pool")
                 self._pool = self._new_pool()
                 pool.shutdown(wait=False, cancel_futures=True)
-            return await loop.run_in_executor(self._pool, _sign_in_worker, work, pems)
+            return await loop.run_in_executor(self._pool, signing_worker.sign_batch, work, pems)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
