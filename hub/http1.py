@@ -124,7 +124,7 @@ class ConnectionPool:
         self._resolve = resolve
         self._user_agent = user_agent
         self._limit_per_host = limit_per_host
-        self._ssl = ssl_context or ssl.create_default_context()
+        self._ssl = ssl_context  # the default one is made at the first https connection
         self._idle_timeout = idle_timeout
         self._requests = asyncio.Semaphore(limit)
         self._hosts: dict[Key, _Host] = {}
@@ -222,6 +222,8 @@ class ConnectionPool:
         scheme, host, port = key
         tls = scheme == "https"
         addresses = await self._resolve(host, port)
+        if tls and self._ssl is None:
+            self._ssl = ssl.create_default_context()  # loading the system CAs takes ~70 ms
         loop = asyncio.get_running_loop()
         failure: OSError | None = None
         for address in addresses:
