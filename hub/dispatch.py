@@ -118,8 +118,8 @@ class Dispatcher(Worker[DueDelivery]):
 
     def work_stored(self) -> None:
         """New deliveries were stored. While every subscription with claims is busy and the last
-        claim found nothing else, the next top-up (a few milliseconds away) claims them too: a
-        claim per publish would scan the busy subscriptions' backlog every time."""
+        claim found nothing else, the next top-up of any of them (or the next poll) claims these
+        too: a claim per publish would scan the busy subscriptions' backlog every time."""
         if not self._saturated:
             self.wake()
 

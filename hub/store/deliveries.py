@@ -207,6 +207,7 @@ class Deliveries:
             ids = _fair_share(
                 candidates, limit=limit, per_subscription=per_subscription, held=held or {}
             )
+            candidates.close()  # it may stop early: finish the statement before writing
             if not ids:
                 return []
             conn.execute(
