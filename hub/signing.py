@@ -69,19 +69,24 @@ class SetSigner:
         self._batches: Batcher[_Job, str] = Batcher(self._sign_batch, concurrency=self._workers)
 
     async def warm_up(self) -> None:
-        """Start the signing processes now, not when the first SET after start-up is due."""
+        """Start the signing processes now, not when the first SET after start-up is due.
+
+        The first submit starts them and, with a fork server, waits for it to import: that
+        happens on a thread, so the event loop serves meanwhile."""
+        pool = self._pool
         loop = asyncio.get_running_loop()
-        await asyncio.gather(
-            *(loop.run_in_executor(self._pool, signing_worker.ready) for _ in range(self._workers))
+        started = await loop.run_in_executor(
+            None, lambda: [pool.submit(signing_worker.ready) for _ in range(self._workers)]
         )
+        await asyncio.gather(*(asyncio.wrap_future(future) for future in started))
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # Not fork: the hub process has threads (the database) that a fork would copy. A fork
-        # server that imported only the signing module starts a process in milliseconds;
-        # spawn (where there is no fork server) imports the hub's main module in each one.
+        # server imports the main module and the signing module once and forks every signing
+        # process from that; spawn (where there is no fork server) imports them in each one.
         if "forkserver" in multiprocessing.get_all_start_methods():
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload([signing_worker.__name__])
+            context.set_forkserver_preload(["__main__", signing_worker.__name__])
         else:
             context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(max_workers=self._workers, mp_context=context)

@@ -1,22 +1,17 @@
-"""What runs inside a signing process, and nothing more: pyjwt and cryptography.
-
-A signing process that imported the hub (or set_tokens, which brings aiohttp and the event
-catalog) spent ~1.2 s of CPU starting, on every hub start and every replaced pool; this module
-imports in a fraction of that. Keys are parsed once per process and kept by kid.
+"""What runs inside a signing process: set_tokens' own signing, in a module a fork server can
+preload (see `SetSigner._new_pool`), so a new signing process is a fork, not a fresh import of
+the hub. Keys are parsed once per process and kept by kid.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import jwt
-from cryptography.hazmat.primitives import serialization
+from set_tokens import SigningKey, sign_claims
 
 __all__ = ["ready", "sign_batch"]
 
-SET_TYP = "secevent+jwt"  # RFC 8417 §2.3; set_tokens.SET_TYP, which this must not import
-
-_keys: dict[str, Any] = {}
+_keys: dict[str, SigningKey] = {}
 
 
 def sign_batch(
@@ -27,10 +22,9 @@ def sign_batch(
     for claims, kid in jobs:
         key = _keys.get(kid)
         if key is None:
-            key = _keys[kid] = serialization.load_pem_private_key(pems[kid][1], password=None)
-        tokens.append(
-            jwt.encode(claims, key, algorithm=pems[kid][0], headers={"typ": SET_TYP, "kid": kid})
-        )
+            alg, pem = pems[kid]
+            key = _keys[kid] = SigningKey.from_pem(pem, alg, kid=kid)
+        tokens.append(sign_claims(claims, key))
     return tokens
 
 

@@ -210,10 +210,11 @@ class Deliveries:
             candidates.close()  # it may stop early: finish the statement before writing
             if not ids:
                 return []
+            id_list = json.dumps(ids)
             conn.execute(
                 "UPDATE deliveries SET claimed_by = ?, claim_expires = ?"
                 " WHERE id IN (SELECT value FROM json_each(?))",
-                (owner, now + ttl, json.dumps(ids)),
+                (owner, now + ttl, id_list),
             )
             rows = conn.execute(
                 "SELECT d.id, d.event_id, d.subscription_id, d.attempts, s.topic, s.callback,"
@@ -224,7 +225,7 @@ class Deliveries:
                 "FROM deliveries d JOIN events e ON e.id = d.event_id "
                 "LEFT JOIN subscriptions s ON s.id = d.subscription_id "
                 "WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.next_attempt_at, d.id",
-                (json.dumps(ids),),
+                (id_list,),
             ).fetchall()
             live = []
             for row in rows:
