@@ -89,7 +89,12 @@ class SetSigner:
             context.set_forkserver_preload(["__main__", signing_worker.__name__])
         else:
             context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(max_workers=self._workers, mp_context=context)
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
+            mp_context=context,
+            initializer=signing_worker.exit_with,
+            initargs=(os.getpid(),),
+        )
 
     def _mtime(self) -> float:
         try:

@@ -5,11 +5,15 @@ the hub. Keys are parsed once per process and kept by kid.
 
 from __future__ import annotations
 
+import os
+import select
+import threading
+import time
 from typing import Any
 
 from set_tokens import SigningKey, sign_claims
 
-__all__ = ["ready", "sign_batch"]
+__all__ = ["exit_with", "ready", "sign_batch"]
 
 _keys: dict[str, SigningKey] = {}
 
@@ -30,4 +34,35 @@ def sign_batch(
 
 def ready() -> bool:
     """A no-op the pool runs once per process at start-up, so the processes exist early."""
+    return True
+
+
+def exit_with(hub_pid: int) -> None:
+    """Pool initializer: this process ends when the hub process does.
+
+    A hub killed with SIGKILL (or by the OOM killer) cannot shut its pool down, and a signing
+    process waits on its task queue forever (it holds both ends of it): every such crash left
+    its signing processes, and the fork server, behind.
+    """
+    threading.Thread(target=_watch, args=(hub_pid,), name="sethub-hub-watch", daemon=True).start()
+
+
+def _watch(hub_pid: int) -> None:
+    try:
+        handle = os.pidfd_open(hub_pid)  # Linux: readable once the process has ended
+    except (AttributeError, OSError):
+        while _alive(hub_pid):
+            time.sleep(1.0)
+    else:
+        select.select([handle], [], [])
+    os._exit(0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
     return True

@@ -94,6 +94,24 @@ async def wait_healthy(running: HubProcess, timeout: float = 20.0) -> None:
     raise AssertionError(f"sethub did not become healthy:\n{running.output()}")
 
 
+def descendants(pid: int) -> set[int]:
+    """The live processes started by `pid`, directly or not (from /proc: Linux)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            parents[int(stat.parent.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
 def query(db: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
     """Read the hub's database from outside, as an operator would with sqlite3."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:

@@ -6,8 +6,9 @@ import socket
 from pathlib import Path
 
 import aiohttp
+import pytest
 
-from .process import create_token, query, run_sethub, start_hub_process
+from .process import create_token, descendants, query, run_sethub, start_hub_process
 from .support import Subscriber, free_port, start_subscriber, until
 
 FAST = ("--allow-private-callbacks", "--poll-interval", "0.05", "--retry-schedule", "0.2,0.5,1")
@@ -191,3 +192,29 @@ async def test_request_answered_202_is_verified_after_a_crash(tmp_path: Path) ->
             assert running.terminate() == 0
         assert sub.server is not None
         await sub.server.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+async def test_a_killed_hub_leaves_no_signing_processes_behind(tmp_path: Path) -> None:
+    """SIGKILL gives the hub no chance to stop its signing pool: the pool's processes (and the
+    fork server) must notice on their own, or every crash leaks them."""
+    running = await start_hub_process(tmp_path / "hub.db", free_port(), *FAST,
+                                      "--signing-workers", "2")
+    try:
+        await until(lambda: len(descendants(running.process.pid)) >= 2, timeout=20)
+        helpers = descendants(running.process.pid)
+    finally:
+        running.kill()
+    await until(lambda: not _running(helpers), timeout=15)
+
+
+def _running(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue  # gone
+        if state != "Z":
+            alive.add(pid)
+    return alive
