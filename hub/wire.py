@@ -18,6 +18,7 @@ __all__ = ["Connection", "OutboundError", "Response", "read_response"]
 
 MAX_HEAD_BYTES = 64 * 1024  # status line and headers of one response
 MAX_CHUNK_LINE = 1024
+HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 Key = tuple[str, str, int]  # scheme, host, port
 
@@ -198,10 +199,10 @@ async def _read_chunked(conn: Connection, max_body: int) -> tuple[bytes, bool]:
     while total <= max_body:
         line = await _read_line(conn)
         size_text = line.split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise OutboundError("protocol", f"bad chunk size {size_text[:20]!r}") from None
+        # Hex digits only: int(..., 16) would also take "-2", "+2" or "0x2".
+        if not size_text or size_text.strip(HEX_DIGITS) or len(size_text) > 16:
+            raise OutboundError("protocol", f"bad chunk size {size_text[:20]!r}")
+        size = int(size_text, 16)
         if size == 0:
             while await _read_line(conn):  # trailer fields, up to the empty line
                 pass
