@@ -107,6 +107,7 @@ class Dispatcher(Worker[DueDelivery]):
         self._store = store
         self._client = client
         self._settings = settings
+        self._hub_url = settings.hub_url  # a property that builds the URL on every read
         self._metrics = metrics
         self._owner = owner
         self._clock = clock
@@ -180,7 +181,7 @@ class Dispatcher(Worker[DueDelivery]):
     def _headers(self, item: DueDelivery) -> dict[str, str]:
         headers = {
             "Content-Type": item.content_type,
-            "Link": link_header(self._settings.hub_url, item.topic),
+            "Link": link_header(self._hub_url, item.topic),
         }
         if item.kind is EventKind.IDENTITY:
             headers["Accept"] = "application/json"  # RFC 8935 §2.1
