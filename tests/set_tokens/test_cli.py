@@ -29,7 +29,7 @@ def test_keys_generate_list_rotate_retire_jwks(tmp_path: Path) -> None:
     jwks = json.loads(run_sethub("keys", "jwks", "--keys-dir", keys_dir).stdout)
     assert {k["kid"] for k in jwks["keys"]} == {first, second}
     assert all("d" not in k for k in jwks["keys"])
-    refused = run_sethub("keys", "retire", "--keys-dir", keys_dir, "--", first)
+    refused = run_sethub("keys", "retire", "--keys-dir", keys_dir, first)  # no `--` needed
     assert refused.returncode == 1 and "active key cannot be retired" in refused.stderr
     missing = run_sethub("keys", "list", "--keys-dir", str(tmp_path / "none"))
     assert missing.returncode == 1 and "cannot load" in missing.stderr
