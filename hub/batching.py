@@ -41,11 +41,15 @@ class Batcher(Generic[T, R]):
         self._slots = asyncio.Semaphore(concurrency)
 
     async def submit(self, item: T) -> R | None:
+        return await self.enqueue(item)
+
+    def enqueue(self, item: T) -> asyncio.Future[R | None]:
+        """`submit` for a caller that need not wait: the future is its answer."""
         future: asyncio.Future[R | None] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._collector is None or self._collector.done():
             self._collector = asyncio.create_task(self._collect())
-        return await future
+        return future
 
     async def _collect(self) -> None:
         """Take a batch whenever a slot is free: while every slot is busy, the queue grows."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
-from typing import Any
+from functools import partial
+
+from prometheus_client import Counter
 
 from .batching import Batcher
 from .config import Settings
@@ -41,6 +42,7 @@ RESPONSE_READ_LIMIT = 4096  # §7: the response body is ignored; read a little f
 # on requests. The caps themselves bound requests, and a subscription never holds more than
 # max_concurrent_deliveries claims, so a slow one cannot starve the others.
 CLAIM_AHEAD = 4
+FIXED_HEADERS_CACHE_SIZE = 4096  # (topic, content type, kind) triples
 
 
 # Renders an identity event into the subscription's own body (a signed SET).
@@ -116,6 +118,9 @@ class Dispatcher(Worker[DueDelivery]):
         self._ended: set[int] = set()  # answered 410 while later deliveries were claimed
         # The settlements of all in-flight deliveries share one group commit.
         self._writes: Batcher[Settlement, None] = Batcher(store.deliveries.record_many)
+        self._settling: set[asyncio.Future[None]] = set()  # queued writes, awaited by stop()
+        self._fixed_headers: dict[tuple[str, str, EventKind], dict[str, str]] = {}
+        self._attempts_counted: dict[Outcome, Counter] = {}  # labels() is not free per delivery
 
     def work_stored(self) -> None:
         """New deliveries were stored. While every subscription with claims is busy and the last
@@ -148,23 +153,25 @@ class Dispatcher(Worker[DueDelivery]):
 
     async def handle(self, item: DueDelivery) -> None:
         """Render if this is the first attempt, send under the subscription's concurrency cap,
-        then record the outcome. The cap bounds requests to the subscriber, so it is released
-        before the (group-committed) write; the delivery stays claimed until that write lands.
+        then queue the outcome for the next group commit. The cap bounds requests to the
+        subscriber, so it is released before the write; the delivery stays claimed until that
+        write lands, so nothing is sent twice meanwhile.
 
         A delivery claimed ahead is not sent once its subscription has answered 410: ending the
         subscription cancels it in the store.
         """
         sid = item.subscription_id
+        body = item.body
         rendered_now = not item.rendered
         try:
             if rendered_now:
-                item = await self._render(item)
+                body = await self._render(item)
             async with self._gates[sid]:
                 if sid in self._ended:
                     return
                 async with self._requests:
-                    result = await self._attempt(item)
-                if result[1] is Outcome.GONE:
+                    attempt, outcome, retry_after, rejection = await self._attempt(item, body)
+                if outcome is Outcome.GONE:
                     self._ended.add(sid)
         finally:
             remaining = self._per_subscription[sid] - 1
@@ -176,32 +183,51 @@ class Dispatcher(Worker[DueDelivery]):
                 del self._per_subscription[sid]
                 del self._gates[sid]
                 self._ended.discard(sid)
-        await self._settle(item, *result, rendered_now=rendered_now)
+        settled = self._settle(
+            item, body if rendered_now else None, attempt, outcome, retry_after, rejection
+        )
+        if outcome is Outcome.GONE:
+            await settled
+            now = attempt.started_at + attempt.duration
+            await self._store.subscriptions.remove_by_id(sid, now=now)
+            log.info("subscription %s ended by 410 from %s", sid, item.callback)
 
-    def _headers(self, item: DueDelivery) -> dict[str, str]:
-        headers = {
-            "Content-Type": item.content_type,
-            "Link": link_header(self._hub_url, item.topic),
-        }
-        if item.kind is EventKind.IDENTITY:
-            headers["Accept"] = "application/json"  # RFC 8935 §2.1
-        if item.secret:
-            headers["X-Hub-Signature"] = signature_header(
-                item.secret, item.body, self._settings.signature_algorithm
-            )
-        return headers
+    async def stop(self, timeout: float) -> None:
+        """Stop claiming and sending, then wait for the outcomes already queued to be written."""
+        await super().stop(timeout)
+        if self._settling:
+            await asyncio.wait(set(self._settling), timeout=timeout)
 
-    async def _render(self, item: DueDelivery) -> DueDelivery:
+    def _headers(self, item: DueDelivery, body: bytes) -> Mapping[str, str]:
+        """The headers of a delivery. All but the signature are the same for every delivery of
+        a topic, so they are built once (the caller never changes them)."""
+        key = (item.topic, item.content_type, item.kind)
+        headers = self._fixed_headers.get(key)
+        if headers is None:
+            if len(self._fixed_headers) >= FIXED_HEADERS_CACHE_SIZE:
+                self._fixed_headers.clear()
+            headers = self._fixed_headers[key] = {
+                "Content-Type": item.content_type,
+                "Link": link_header(self._hub_url, item.topic),
+            }
+            if item.kind is EventKind.IDENTITY:
+                headers["Accept"] = "application/json"  # RFC 8935 §2.1
+        if not item.secret:
+            return headers
+        signature = signature_header(item.secret, body, self._settings.signature_algorithm)
+        return {**headers, "X-Hub-Signature": signature}
+
+    async def _render(self, item: DueDelivery) -> bytes:
         """Sign the subscription's own SET. Its jti was drawn when the delivery was stored, so
         nothing is written before sending: a failed attempt's outcome keeps the SET for every
         retry, and after a crash mid-attempt the SET signed again has the same jti. (Writing it
         first cost a group commit per delivery on the way to the wire.)"""
         if self._renderer is None:
             raise RuntimeError("an identity event is due but the hub has no SET renderer")
-        return replace(item, body=await self._renderer(item), rendered=True)
+        return await self._renderer(item)
 
     async def _attempt(
-        self, item: DueDelivery
+        self, item: DueDelivery, body: bytes
     ) -> tuple[Attempt, Outcome, float | None, str | None]:
         started = self._clock()
         status: int | None = None
@@ -211,8 +237,8 @@ class Dispatcher(Worker[DueDelivery]):
             response = await self._client.request(
                 "POST",
                 item.callback,
-                data=item.body,
-                headers=self._headers(item),
+                data=body,
+                headers=self._headers(item, body),
                 timeout=self._settings.delivery_timeout,
                 max_body=RESPONSE_READ_LIMIT,
                 body_on_success=False,
@@ -237,60 +263,83 @@ class Dispatcher(Worker[DueDelivery]):
             status=status,
             error=error,
         )
-        self._metrics.deliveries.labels(outcome=str(outcome)).inc()
+        counter = self._attempts_counted.get(outcome)
+        if counter is None:
+            counter = self._attempts_counted[outcome] = self._metrics.deliveries.labels(
+                outcome=str(outcome)
+            )
+        counter.inc()
         self._metrics.attempt_duration.observe(attempt.duration)
         return attempt, outcome, retry_after, rejection
 
-    async def _settle(
+    def _settle(
         self,
         item: DueDelivery,
+        sent: bytes | None,
         attempt: Attempt,
         outcome: Outcome,
         retry_after: float | None,
         rejection: str | None,
-        *,
-        rendered_now: bool = False,
-    ) -> None:
-
-        def settle(state: DeliveryState, **changes: Any) -> Awaitable[None]:
-            if rendered_now and state in (DeliveryState.PENDING, DeliveryState.DEAD):
-                changes["body"] = item.body  # retries (and operators) see the SET that was sent
-            return self._writes.submit(
-                Settlement(item.id, item.subscription_id, attempt, state, **changes)
-            )
-
+    ) -> asyncio.Future[None]:
+        """Queue the outcome for the next group commit and return its durability. The caller
+        need not wait: its task, and so its share of the dispatcher's capacity, is free for the
+        next delivery while the write is under way. `sent` is the SET signed for this attempt,
+        kept for retries (and operators) when the delivery is not done."""
         now = attempt.started_at + attempt.duration
+        next_attempt_at: float | None = None
         if outcome is Outcome.DELIVERED:
-            await settle(DeliveryState.DELIVERED)
-            self._metrics.delivery_latency.observe(max(0.0, now - item.event_created_at))
-            return
-        if outcome is Outcome.GONE:
-            await settle(DeliveryState.CANCELLED)
-            await self._store.subscriptions.remove_by_id(item.subscription_id, now=now)
-            log.info("subscription %s ended by 410 from %s", item.subscription_id, item.callback)
-            return
-        if outcome is Outcome.REJECTED:
-            await settle(DeliveryState.DEAD, rejection=rejection)
+            state = DeliveryState.DELIVERED
+        elif outcome is Outcome.GONE:
+            state = DeliveryState.CANCELLED
+        elif outcome is Outcome.REJECTED:
+            state = DeliveryState.DEAD
             log.warning(
                 "delivery %s rejected by %s: %s (not retried)", item.id, item.callback, rejection
             )
-            return
-        settings = self._settings
-        delay = next_retry_delay(
-            item.attempts + 1,
-            settings.retry_schedule,
-            jitter=settings.retry_jitter,
-            retry_after=retry_after,
-            retry_after_max=settings.retry_after_max,
-        )
-        if delay is None:
-            await settle(DeliveryState.DEAD)
-            log.warning(
-                "delivery %s to %s dead-lettered after %s attempts (%s)",
-                item.id,
-                item.callback,
+        else:
+            settings = self._settings
+            delay = next_retry_delay(
                 item.attempts + 1,
-                attempt.error,
+                settings.retry_schedule,
+                jitter=settings.retry_jitter,
+                retry_after=retry_after,
+                retry_after_max=settings.retry_after_max,
             )
+            if delay is None:
+                state = DeliveryState.DEAD
+                log.warning(
+                    "delivery %s to %s dead-lettered after %s attempts (%s)",
+                    item.id,
+                    item.callback,
+                    item.attempts + 1,
+                    attempt.error,
+                )
+            else:
+                state, next_attempt_at = DeliveryState.PENDING, now + delay
+        keep = sent is not None and state in (DeliveryState.PENDING, DeliveryState.DEAD)
+        settlement = Settlement(
+            item.id,
+            item.subscription_id,
+            attempt,
+            state,
+            next_attempt_at=next_attempt_at,
+            rejection=rejection if outcome is Outcome.REJECTED else None,
+            body=sent if keep else None,
+        )
+        future = self._writes.enqueue(settlement)
+        self._settling.add(future)
+        latency = now - item.event_created_at if state is DeliveryState.DELIVERED else None
+        future.add_done_callback(partial(self._settled, item.id, latency))
+        return future
+
+    def _settled(self, delivery: int, latency: float | None, future: asyncio.Future[None]) -> None:
+        self._settling.discard(future)
+        if future.cancelled():
             return
-        await settle(DeliveryState.PENDING, next_attempt_at=now + delay)
+        error = future.exception()
+        if error is not None:
+            # As a failed handle(): the delivery stays claimed and is tried again when the
+            # claim expires.
+            log.error("recording the outcome of delivery %s failed: %r", delivery, error)
+        elif latency is not None:
+            self._metrics.delivery_latency.observe(max(0.0, latency))

@@ -12,6 +12,7 @@ proxies, cookies or compression: the hub wants none of them). Address policy liv
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -187,19 +188,35 @@ class ConnectionPool:
 def _request_head(
     method: str, url: URL, headers: Mapping[str, str], body: bytes | None, user_agent: str
 ) -> bytes:
-    host = url.raw_host or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if not url.is_default_port():
-        host = f"{host}:{url.port}"
-    lines = [f"{method} {url.raw_path_qs or '/'} HTTP/1.1", f"Host: {host}"]
+    lines = [_request_line(method, url)]
     if "User-Agent" not in headers:
         lines.append(f"User-Agent: {user_agent}")
     for name, value in headers.items():
-        if not name or any(c in name for c in ":\r\n\0 ") or any(c in value for c in "\r\n\0"):
+        if name not in _CHECKED_NAMES:
+            if not name or any(c in name for c in ":\r\n\0 "):
+                raise OutboundError("protocol", f"refusing to send header {name!r}: {value!r}")
+            if len(_CHECKED_NAMES) < CHECKED_NAMES_LIMIT:
+                _CHECKED_NAMES.add(name)
+        if "\r" in value or "\n" in value or "\0" in value:
             raise OutboundError("protocol", f"refusing to send header {name!r}: {value!r}")
         lines.append(f"{name}: {value}")
     if body is not None:
         lines.append(f"Content-Length: {len(body)}")
     lines.append("\r\n")
     return "\r\n".join(lines).encode()
+
+
+# Header names already found valid: a delivery sends the same few every time.
+_CHECKED_NAMES: set[str] = set()
+CHECKED_NAMES_LIMIT = 1024
+
+
+@functools.lru_cache(maxsize=4096)
+def _request_line(method: str, url: URL) -> str:
+    """The request line and Host header: the same for every delivery to a callback."""
+    host = url.raw_host or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if not url.is_default_port():
+        host = f"{host}:{url.port}"
+    return f"{method} {url.raw_path_qs or '/'} HTTP/1.1\r\nHost: {host}"
