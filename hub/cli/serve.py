@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -25,6 +26,12 @@ __all__ = ["register", "settings_from_args"]
 
 log = logging.getLogger("sethub")
 REPEATABLE = frozenset({"allow_topic", "allow_network"})
+
+
+# Collections of the youngest generation every this many new container objects, and of each
+# older one every this many of the younger (CPython's defaults: 700, 10, 10).
+GC_YOUNG_THRESHOLD = 20_000
+GC_OLDER_THRESHOLD = 20
 
 
 def _flag(name: str) -> str:
@@ -106,6 +113,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def tune_garbage_collection() -> None:
+    """Collect cyclic garbage less often than CPython's default, which scans the youngest
+    generation every 700 new container objects. Deliveries make a handful each (futures, tasks,
+    tuples), nearly all freed by reference counting, so at full fan-out the collector ran every
+    few deliveries: about a tenth of the event loop's time. What start-up built lives as long as
+    the process, so it is frozen out of every later scan. Only `sethub serve` does this: a
+    process that embeds the app keeps its own settings."""
+    gc.freeze()
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(
+        max(young, GC_YOUNG_THRESHOLD),
+        max(middle, GC_OLDER_THRESHOLD),
+        max(old, GC_OLDER_THRESHOLD),
+    )
+
+
 async def serve(settings: Settings) -> None:
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -113,6 +136,7 @@ async def serve(settings: Settings) -> None:
     try:
         site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=5.0)
         await site.start()
+        tune_garbage_collection()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
