@@ -192,6 +192,12 @@ class Dispatcher(Worker[DueDelivery]):
             await self._store.subscriptions.remove_by_id(sid, now=now)
             log.info("subscription %s ended by 410 from %s", sid, item.callback)
 
+    def free_slots(self) -> int:
+        """Outcomes not yet written count too, beyond the tasks: if the store falls behind the
+        wire, claiming stops until it catches up, so no claim can expire (and its delivery be
+        sent again) while its outcome waits in memory."""
+        return min(super().free_slots(), self.capacity - len(self._settling))
+
     async def stop(self, timeout: float) -> None:
         """Stop claiming and sending, then wait for the outcomes already queued to be written."""
         await super().stop(timeout)
@@ -334,6 +340,8 @@ class Dispatcher(Worker[DueDelivery]):
 
     def _settled(self, delivery: int, latency: float | None, future: asyncio.Future[None]) -> None:
         self._settling.discard(future)
+        if self.free_slots() == self.refill:
+            self.wake()  # claiming waited for the store to catch up
         if future.cancelled():
             return
         error = future.exception()

@@ -57,7 +57,7 @@ class Worker(ABC, Generic[T]):
     async def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()  # before claiming: a wake-up during the claim is not lost
-            free = self.capacity - len(self._inflight)
+            free = self.free_slots()
             if free > 0:
                 try:
                     items = await self.claim(free)
@@ -74,9 +74,13 @@ class Worker(ABC, Generic[T]):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
+    def free_slots(self) -> int:
+        """How many more items to claim now."""
+        return self.capacity - len(self._inflight)
+
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
-        if self.capacity - len(self._inflight) == self.refill:
+        if self.free_slots() == self.refill:
             self._wake.set()
 
     async def _guarded(self, item: T) -> None:

@@ -258,3 +258,40 @@ async def test_a_backlog_is_claimed_a_few_deliveries_at_a_time(
     assert sum(claim_sizes) == 40
     # Before: a claim per finished delivery, most of them empty (79 claims in one run).
     assert len(claim_sizes) < 40, str(claim_sizes)
+
+
+async def test_claiming_waits_while_outcomes_are_not_yet_written(
+    make_hub: Callable[..., Any], make_subscriber: Callable[..., Any]
+) -> None:
+    """A finished delivery frees its slot before its outcome is durable, but unwritten outcomes
+    are bounded too: while the store holds them back, the hub stops claiming (a claim left
+    waiting past its lease would be sent again). Once they are written, every delivery arrives
+    exactly once."""
+    import asyncio
+
+    from hub.batching import Batcher
+    from hub.state import DISPATCHER
+
+    hub = await make_hub(max_concurrent_deliveries=2, max_concurrent_per_subscription=2)
+    sub = await make_subscriber()
+    await _subscribed(hub, sub)
+    dispatcher = hub.server.app[DISPATCHER]
+    writes_open = asyncio.Event()
+    real_record = hub.store.deliveries.record_many
+
+    async def record_when_open(settlements: Any) -> None:
+        await writes_open.wait()
+        await real_record(settlements)
+
+    dispatcher._writes = Batcher(record_when_open)  # the real store's writes, held back
+    for n in range(40):
+        await hub.publish_content("news", f"e{n}".encode())
+    bound = 2 * dispatcher.capacity  # claimed tasks plus outcomes waiting to be written
+    await until(lambda: len(sub.deliveries) >= dispatcher.capacity)
+    await asyncio.sleep(0.5)
+    assert dispatcher.capacity <= len(sub.deliveries) <= bound < 40
+    writes_open.set()
+    await until(lambda: len(sub.deliveries) == 40)
+    await _drained(hub)
+    assert sorted(d.body for d in sub.deliveries) == sorted(f"e{n}".encode() for n in range(40))
+    assert (await hub.store.deliveries.counts())["delivered"] == 40
