@@ -103,7 +103,7 @@ async def _signer(app: web.Application) -> AsyncIterator[None]:
     yield
     warming.cancel()
     await asyncio.gather(warming, return_exceptions=True)
-    await asyncio.get_running_loop().run_in_executor(None, signer.close)
+    await signer.close()
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:

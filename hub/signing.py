@@ -12,7 +12,6 @@ processes is paid per batch, not per token, and fan-out uses every core.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import multiprocessing
@@ -20,8 +19,6 @@ import os
 import time
 import uuid
 from collections import OrderedDict
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +29,7 @@ from set_tokens import KeySet, SigningKey
 from . import signing_worker
 from .batching import Batcher
 from .config import Settings
+from .signing_pool import SigningPool, SigningProcessDied
 from .store import DueDelivery
 
 __all__ = ["SetSigner", "callback_origin"]
@@ -69,18 +67,12 @@ class SetSigner:
         self._batches: Batcher[_Job, str] = Batcher(self._sign_batch, concurrency=self._workers)
 
     async def warm_up(self) -> None:
-        """Start the signing processes now, not when the first SET after start-up is due.
+        """Start the signing processes now, not when the first SET after start-up is due. The
+        first one may wait for the fork server to import: that happens on a thread, so the
+        event loop serves meanwhile."""
+        await self._pool.start()
 
-        The first submit starts them and, with a fork server, waits for it to import: that
-        happens on a thread, so the event loop serves meanwhile."""
-        pool = self._pool
-        loop = asyncio.get_running_loop()
-        started = await loop.run_in_executor(
-            None, lambda: [pool.submit(signing_worker.ready) for _ in range(self._workers)]
-        )
-        await asyncio.gather(*(asyncio.wrap_future(future) for future in started))
-
-    def _new_pool(self) -> ProcessPoolExecutor:
+    def _new_pool(self) -> SigningPool:
         # Not fork: the hub process has threads (the database) that a fork would copy. A fork
         # server imports the main module and the signing module once and forks every signing
         # process from that; spawn (where there is no fork server) imports them in each one.
@@ -89,12 +81,7 @@ class SetSigner:
             context.set_forkserver_preload(["__main__", signing_worker.__name__])
         else:
             context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(
-            max_workers=self._workers,
-            mp_context=context,
-            initializer=signing_worker.exit_with,
-            initargs=(os.getpid(),),
-        )
+        return SigningPool(self._workers, context)
 
     def _mtime(self) -> float:
         try:
@@ -169,18 +156,12 @@ class SetSigner:
                     self._pems[kid] = (job.key.alg, job.key.private_pem())
                 pems[kid] = self._pems[kid]
         work = [(job.claims, job.key.kid) for job in jobs]
-        loop = asyncio.get_running_loop()
-        pool = self._pool
         try:
-            return await loop.run_in_executor(pool, signing_worker.sign_batch, work, pems)
-        except BrokenProcessPool:
-            # A signing process died (the OOM killer, a signal): start a new pool, try once more.
-            # Batches in flight together all see the break; only the first replaces the pool.
-            if self._pool is pool:
-                log.error("a signing process died; starting a new signing pool")
-                self._pool = self._new_pool()
-                pool.shutdown(wait=False, cancel_futures=True)
-            return await loop.run_in_executor(self._pool, signing_worker.sign_batch, work, pems)
+            return await self._pool.call(signing_worker.sign_batch, work, pems)
+        except SigningProcessDied as exc:
+            # Killed from outside (the OOM killer, a signal): the pool has started another.
+            log.error("%s; signing the batch again", exc)
+            return await self._pool.call(signing_worker.sign_batch, work, pems)
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    async def close(self) -> None:
+        await self._pool.close()

@@ -1,19 +1,27 @@
 """What runs inside a signing process: set_tokens' own signing, in a module a fork server can
-preload (see `SetSigner._new_pool`), so a new signing process is a fork, not a fresh import of
-the hub. Keys are parsed once per process and kept by kid.
+preload (see `SetSigner`), so a new signing process is a fork, not a fresh import of the hub.
+Keys are parsed once per process and kept by kid.
+
+A signing process answers requests on its socket (see `signing_pool`) until the hub's end
+closes. That happens when the pool closes it and when the hub dies however it dies, SIGKILL and
+the OOM killer included, since the kernel closes a dead process's sockets: no signing process
+outlives its hub.
 """
 
 from __future__ import annotations
 
-import os
-import select
-import threading
-import time
+import pickle
+import signal
+import socket
+import struct
 from typing import Any
 
 from set_tokens import SigningKey, sign_claims
 
-__all__ = ["exit_with", "ready", "sign_batch"]
+__all__ = ["FRAME_HEADER", "serve", "sign_batch"]
+
+# Every message either way: its length as 4 bytes (network order), then a pickle.
+FRAME_HEADER = struct.Struct("!I")
 
 _keys: dict[str, SigningKey] = {}
 
@@ -32,37 +40,28 @@ def sign_batch(
     return tokens
 
 
-def ready() -> bool:
-    """A no-op the pool runs once per process at start-up, so the processes exist early."""
-    return True
-
-
-def exit_with(hub_pid: int) -> None:
-    """Pool initializer: this process ends when the hub process does.
-
-    A hub killed with SIGKILL (or by the OOM killer) cannot shut its pool down, and a signing
-    process waits on its task queue forever (it holds both ends of it): every such crash left
-    its signing processes, and the fork server, behind.
-    """
-    threading.Thread(target=_watch, args=(hub_pid,), name="sethub-hub-watch", daemon=True).start()
-
-
-def _watch(hub_pid: int) -> None:
-    try:
-        handle = os.pidfd_open(hub_pid)  # Linux: readable once the process has ended
-    except (AttributeError, OSError):
-        while _alive(hub_pid):
-            time.sleep(1.0)
-    else:
-        select.select([handle], [], [])
-    os._exit(0)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def serve(channel: socket.socket) -> None:
+    """Answer (function, args) requests with ("ok", result) or ("error", exception) until the
+    hub's end of `channel` closes. The requests come from the hub, this process's parent in
+    all but name: unpickling them is safe."""
+    # Ctrl-C, and a SIGTERM sent to the hub's whole process group or cgroup, are the hub's to
+    # act on: it finishes what is being signed, then closes the socket.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with channel, channel.makefile("rb") as incoming, channel.makefile("wb") as outgoing:
+        while True:
+            header = incoming.read(FRAME_HEADER.size)
+            if len(header) < FRAME_HEADER.size:
+                return  # the hub closed its end, or died
+            (size,) = FRAME_HEADER.unpack(header)
+            function, args = pickle.loads(incoming.read(size))  # noqa: S301 (from the hub)
+            try:
+                answer: tuple[str, Any] = ("ok", function(*args))
+            except Exception as exc:
+                answer = ("error", exc)
+            try:
+                payload = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:  # an answer that cannot be pickled is an error too
+                payload = pickle.dumps(("error", RuntimeError(f"{answer[1]!r}: {exc}")))
+            outgoing.write(FRAME_HEADER.pack(len(payload)) + payload)
+            outgoing.flush()

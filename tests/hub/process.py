@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +111,19 @@ def descendants(pid: int) -> set[int]:
         frontier = {child for child, parent in parents.items() if parent in frontier} - found
         found |= frontier
     return found
+
+
+def running_processes(pids: Iterable[int]) -> set[int]:
+    """The processes among `pids` that have not ended (a zombie has ended), from /proc."""
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue  # gone
+        if state != "Z":
+            alive.add(pid)
+    return alive
 
 
 def query(db: Path, sql: str, *params: object) -> list[tuple[object, ...]]:

@@ -8,7 +8,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from .process import create_token, descendants, query, run_sethub, start_hub_process
+from .process import (
+    create_token,
+    descendants,
+    query,
+    run_sethub,
+    running_processes,
+    start_hub_process,
+)
 from .support import Subscriber, free_port, start_subscriber, until
 
 FAST = ("--allow-private-callbacks", "--poll-interval", "0.05", "--retry-schedule", "0.2,0.5,1")
@@ -205,16 +212,4 @@ async def test_a_killed_hub_leaves_no_signing_processes_behind(tmp_path: Path) -
         helpers = descendants(running.process.pid)
     finally:
         running.kill()
-    await until(lambda: not _running(helpers), timeout=15)
-
-
-def _running(pids: set[int]) -> set[int]:
-    alive = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue  # gone
-        if state != "Z":
-            alive.add(pid)
-    return alive
+    await until(lambda: not running_processes(helpers), timeout=15)
