@@ -17,6 +17,8 @@ from pathlib import Path
 
 import aiohttp
 
+from hub.store import Store
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -145,3 +147,15 @@ async def stats(ports: list[int]) -> list[dict[str, float]]:
             async with session.get(f"http://127.0.0.1:{port}/stats") as response:
                 found.append(await response.json())
         return found
+
+
+async def insert_subscriptions(store: Store, topic: str, callbacks: list[str]) -> None:
+    """Active subscriptions written straight into a hub's database: verifying thousands of
+    callbacks one by one would measure the subscribers, not the hub."""
+    now = time.time()
+    await store.db.run(lambda conn: conn.executemany(
+        "INSERT OR IGNORE INTO subscriptions (topic, callback, secret, lease_seconds, expires_at,"
+        " created_at, updated_at, callback_host) VALUES (?, ?, NULL, 864000, ?, ?, ?,"
+        " '127.0.0.1')",
+        [(topic, callback, now + 864000, now, now) for callback in callbacks],
+    ))

@@ -32,7 +32,7 @@ import aiohttp
 from set_tokens import SigningKey, build_claims, sign_claims
 from yarl import URL
 
-from _harness import subscribers
+from _harness import insert_subscriptions, subscribers
 from hub.http1 import ConnectionPool
 from hub.store import (
     Attempt,
@@ -109,14 +109,8 @@ async def store_cost(db: Path, events: int) -> dict[str, float]:
     store = await open_store(db)
     spent = {"publish": 0.0, "claim": 0.0, "settle": 0.0}
     try:
-        now = time.time()
-        await store.db.run(lambda conn: conn.executemany(
-            "INSERT INTO subscriptions (topic, callback, secret, lease_seconds, expires_at,"
-            " created_at, updated_at, callback_host) VALUES (?, ?, NULL, 864000, ?, ?, ?,"
-            " '127.0.0.1')",
-            [(TOPIC, f"http://127.0.0.1:{9000 + n}/cb", now + 864000, now, now)
-             for n in range(SUBSCRIBERS)],
-        ))
+        callbacks = [f"http://127.0.0.1:{9000 + n}/cb" for n in range(SUBSCRIBERS)]
+        await insert_subscriptions(store, TOPIC, callbacks)
         body = json.dumps({"type": "urn:bench", "payload": {}, "txn": "x",
                            "sub_id": {"format": "opaque", "id": "x"}}).encode()
         event = NewEvent(topic=TOPIC, content_type="application/secevent+jwt", body=body,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from _harness import running_hub_process, stats, subscribers
+from _harness import insert_subscriptions, running_hub_process, stats, subscribers
 from hub.store import open_store
 
 EVENT = {"type": "login-failed", "subject": {"format": "email", "email": "jane@example.com"}}
@@ -30,14 +30,8 @@ SIZES = (1, 10, 100, 1_000, 10_000, 100_000)
 async def seed(db: Path, base: str, ports: list[int], count: int) -> None:
     store = await open_store(db)
     try:
-        now = time.time()
-        await store.db.run(lambda conn: conn.executemany(
-                "INSERT OR IGNORE INTO subscriptions (topic, callback, secret, lease_seconds,"
-                " expires_at, created_at, updated_at, callback_host) VALUES (?, ?, NULL, ?, ?,"
-                " ?, ?, '127.0.0.1')",
-                [(base + TOPIC_PATH, f"http://127.0.0.1:{ports[n % len(ports)]}/cb?n={n}",
-                  864000, now + 864000, now, now) for n in range(count)],
-        ))
+        callbacks = [f"http://127.0.0.1:{ports[n % len(ports)]}/cb?n={n}" for n in range(count)]
+        await insert_subscriptions(store, base + TOPIC_PATH, callbacks)
     finally:
         await store.close()
 
