@@ -32,6 +32,9 @@ async def test_calls_run_in_the_processes_and_errors_come_back(pool: SigningPool
     assert await pool.call(os.getpid) in pool.pids
     answers = await asyncio.gather(*(pool.call(operator.add, n, n) for n in range(20)))
     assert answers == [2 * n for n in range(20)]
+    big = await pool.call(bytes, 3_000_000)  # far beyond a socket's buffer, both ways
+    assert big == bytes(3_000_000)
+    assert await pool.call(len, big) == 3_000_000
     with pytest.raises(ValueError, match="invalid literal"):
         await pool.call(int, "not a number")
     assert await pool.call(operator.add, 1, 2) == 3  # the process survives its error
