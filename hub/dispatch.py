@@ -329,7 +329,7 @@ class Dispatcher(Worker[DueDelivery]):
             attempt,
             state,
             next_attempt_at=next_attempt_at,
-            rejection=rejection if outcome is Outcome.REJECTED else None,
+            rejection=rejection,  # set only when the receiver rejected the SET
             body=sent if keep else None,
         )
         future = self._writes.enqueue(settlement)

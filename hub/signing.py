@@ -19,12 +19,11 @@ import os
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from set_tokens import KeySet, SigningKey
+from set_tokens import KeySet
 
 from . import signing_worker
 from .batching import Batcher
@@ -38,12 +37,6 @@ log = logging.getLogger("sethub.signing")
 MANIFEST = "keyset.json"
 RELOAD_CHECK_SECONDS = 1.0
 EVENT_CACHE_SIZE = 1024  # decoded events: one fan-out renders the same event many times
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    claims: dict[str, Any]
-    key: SigningKey
 
 
 def callback_origin(callback: str) -> str:
@@ -64,7 +57,9 @@ class SetSigner:
         self._events: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._workers = settings.signing_workers or os.cpu_count() or 1
         self._pool = self._new_pool()
-        self._batches: Batcher[_Job, str] = Batcher(self._sign_batch, concurrency=self._workers)
+        self._batches: Batcher[dict[str, Any], str] = Batcher(
+            self._sign_batch, concurrency=self._workers
+        )
 
     async def warm_up(self) -> None:
         """Start the signing processes now, not when the first SET after start-up is due. The
@@ -139,23 +134,20 @@ class SetSigner:
 
     async def render(self, item: DueDelivery) -> bytes:
         """The subscription's own SET for this event (the caller stores it for every retry)."""
-        self._refresh()
-        now = self._clock()
-        key = self._keys.signing_key(now=now)
-        token = await self._batches.submit(_Job(self.claims_for(item, now=now), key))
+        token = await self._batches.submit(self.claims_for(item, now=self._clock()))
         if token is None:  # _sign_batch answers every job; this would be a bug here
             raise RuntimeError("the signing pool returned no token")
         return token.encode()
 
-    async def _sign_batch(self, jobs: list[_Job]) -> list[str]:
-        pems: dict[str, tuple[str, bytes]] = {}
-        for job in jobs:
-            kid = job.key.kid
-            if kid not in pems:
-                if kid not in self._pems:
-                    self._pems[kid] = (job.key.alg, job.key.private_pem())
-                pems[kid] = self._pems[kid]
-        work = [(job.claims, job.key.kid) for job in jobs]
+    async def _sign_batch(self, batch: list[dict[str, Any]]) -> list[str]:
+        """Every SET of a batch is signed with the key active when the batch leaves: the key
+        set is looked at (and reloaded if its manifest changed) once per batch, not per SET."""
+        self._refresh()
+        key = self._keys.signing_key(now=self._clock())
+        if key.kid not in self._pems:
+            self._pems[key.kid] = (key.alg, key.private_pem())
+        pems = {key.kid: self._pems[key.kid]}
+        work = [(claims, key.kid) for claims in batch]
         try:
             return await self._pool.call(signing_worker.sign_batch, work, pems)
         except SigningProcessDied as exc:

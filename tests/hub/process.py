@@ -99,11 +99,8 @@ def descendants(pid: int) -> set[int]:
     """The live processes started by `pid`, directly or not (from /proc: Linux)."""
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
+        fields = _stat(int(stat.parent.name))
+        if fields is not None and fields[0] != "Z":
             parents[int(stat.parent.name)] = int(fields[1])
     found: set[int] = set()
     frontier = {pid}
@@ -115,15 +112,16 @@ def descendants(pid: int) -> set[int]:
 
 def running_processes(pids: Iterable[int]) -> set[int]:
     """The processes among `pids` that have not ended (a zombie has ended), from /proc."""
-    alive = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue  # gone
-        if state != "Z":
-            alive.add(pid)
-    return alive
+    return {pid for pid in pids if (fields := _stat(pid)) is not None and fields[0] != "Z"}
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first, then the parent), or
+    None once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
 
 
 def query(db: Path, sql: str, *params: object) -> list[tuple[object, ...]]:

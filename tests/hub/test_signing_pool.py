@@ -59,8 +59,12 @@ async def test_a_caller_that_gives_up_leaves_the_process_in_step(pool: SigningPo
     for _ in range(2):
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(pool.call(time.sleep, 0.3), timeout=0.05)
-    answers = await asyncio.gather(*(pool.call(operator.add, n, 1) for n in range(4)))
+    # Bounded: a process lost to an abandoned request would leave these waiting forever.
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(pool.call(operator.add, n, 1) for n in range(4))), timeout=10
+    )
     assert answers == [1, 2, 3, 4]
+    assert len(pool.pids) == 2
 
 
 async def test_closing_ends_every_process() -> None:
