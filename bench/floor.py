@@ -33,7 +33,7 @@ from set_tokens import SigningKey, build_claims, sign_claims
 from yarl import URL
 
 from _harness import insert_subscriptions, subscribers
-from hub.http1 import ConnectionPool
+from hub.outbound.pool import ConnectionPool
 from hub.store import (
     Attempt,
     DeliveryState,

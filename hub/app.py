@@ -24,17 +24,7 @@ from aiohttp import web
 
 from set_tokens import DEFAULT_NAMESPACE, Catalog
 
-from .config import Settings
-from .dispatch import Dispatcher
-from .errors import error_middleware
-from .identity import IdentityPublishing
-from .metrics import Metrics
-from .outbound import DestinationPolicy, OutboundClient
-from .policy import TopicPolicy
-from .publishing import Publishing
-from .routes import events, hub_endpoint, jwks, ops, topics
-from .signing import SetSigner
-from .state import (
+from .appkeys import (
     CATALOG,
     CLOCK,
     DISPATCHER,
@@ -47,9 +37,19 @@ from .state import (
     SUBSCRIBING,
     VERIFIER,
 )
+from .config import Settings
+from .delivery.dispatcher import Dispatcher
+from .delivery.intent_verifier import IntentVerifier
+from .errors import error_middleware
+from .intake.identity_events import IdentityPublishing
+from .intake.publishing import Publishing
+from .intake.routes import events, hub_endpoint, jwks, ops, topics
+from .intake.subscribing import Subscribing
+from .intake.topic_policy import TopicPolicy
+from .metrics import Metrics
+from .outbound.client import DestinationPolicy, OutboundClient
+from .signing.signer import SetSigner
 from .store import open_store
-from .subscribing import Subscribing
-from .verification import IntentVerifier
 
 __all__ = ["create_app"]
 

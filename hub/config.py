@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
-from .store.sealing import parse_key
+from .sealing import parse_key
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..auth import create_token
+from ..intake.auth import create_token
 from ..store import StoreOpenError, open_store
 
 __all__ = ["register"]

@@ -9,10 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .database import Database, StoreOpenError
-from .deliveries import Attempt, Deliveries, Settlement
-from .events import PublishRequest
-from .intents import Intents
+from ..sealing import SealingError, SecretBox
 from .records import (
     DeliveryState,
     DueDelivery,
@@ -25,10 +22,13 @@ from .records import (
     Token,
     Topic,
 )
-from .sealing import SealingError, SecretBox
-from .subscriptions import Subscriptions
-from .tokens import Tokens
-from .topics import Topics
+from .sqlite.database import Database, StoreOpenError
+from .sqlite.deliveries import Attempt, Deliveries, Settlement
+from .sqlite.events import PublishRequest
+from .sqlite.intents import Intents
+from .sqlite.subscriptions import Subscriptions
+from .sqlite.tokens import Tokens
+from .sqlite.topics import Topics
 
 __all__ = [
     "Attempt",

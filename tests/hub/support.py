@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from hub.app import create_app
-from hub.auth import create_token
+from hub.appkeys import STORE
 from hub.config import Settings
-from hub.state import STORE
+from hub.intake.auth import create_token
 from hub.store import Store
 
 

@@ -269,8 +269,8 @@ async def test_claiming_waits_while_outcomes_are_not_yet_written(
     exactly once."""
     import asyncio
 
+    from hub.appkeys import DISPATCHER
     from hub.batching import Batcher
-    from hub.state import DISPATCHER
 
     hub = await make_hub(max_concurrent_deliveries=2, max_concurrent_per_subscription=2)
     sub = await make_subscriber()

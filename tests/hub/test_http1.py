@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from hub.outbound import DestinationPolicy, OutboundClient, OutboundError
+from hub.outbound.client import DestinationPolicy, OutboundClient, OutboundError
 
 from .support import free_port
 

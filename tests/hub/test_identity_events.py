@@ -200,7 +200,7 @@ async def test_401_and_403(hub: RunningHub) -> None:
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     status, _, _ = await post_events(hub, LOGIN_FAILED, token="sethub_wrong")
     assert status == 401
-    from hub.auth import create_token
+    from hub.intake.auth import create_token
 
     narrow = await create_token(hub.store, scope="publish:account", label=None, now=time.time())
     status, error, _ = await post_events(hub, LOGIN_FAILED, token=narrow)
@@ -261,7 +261,7 @@ async def test_a_killed_signing_process_is_replaced(
     import os
     import signal
 
-    from hub.state import SIGNER
+    from hub.appkeys import SIGNER
 
     await subscribed(hub, subscriber)
     assert (await post_events(hub, LOGIN_FAILED))[0] == 202
@@ -281,7 +281,7 @@ async def test_a_killed_signing_process_is_replaced(
 
 async def test_signing_processes_start_with_the_hub(hub: RunningHub) -> None:
     """The first SET after start-up does not wait for a process to be spawned."""
-    from hub.state import SIGNER
+    from hub.appkeys import SIGNER
 
     signer = hub.server.app[SIGNER]
     await until(lambda: len(signer._pool.pids) == signer._workers, timeout=10)

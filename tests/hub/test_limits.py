@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from hub.errors import TooManyRequests
-from hub.limits import RateLimiter
+from hub.intake.limits import RateLimiter
 
 from .support import until
 

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hub.outbound import (
+from hub.outbound.client import (
     DestinationPolicy,
     OutboundClient,
     RefusedDestination,

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from hub.store import EventKind, NewEvent, PublishRequest, open_store
-from hub.store.database import Connection
+from hub.store.sqlite.database import Connection
 
 TOPIC = "https://hub.example/topics/login"
 FAILED = "urn:test:login-failed"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.retry import next_retry_delay, parse_retry_after
+from hub.delivery.retry import next_retry_delay, parse_retry_after
 
 SCHEDULE = [10.0, 60.0, 600.0]
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from hub.sealing import SealingError, SecretBox, parse_key
 from hub.store import StoreOpenError, open_store
-from hub.store.sealing import SealingError, SecretBox, parse_key
 from set_tokens import signature_valid
 
 from .process import query

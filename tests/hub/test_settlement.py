@@ -15,7 +15,7 @@ from hub.store import (
     Settlement,
     open_store,
 )
-from hub.store.database import Connection
+from hub.store.sqlite.database import Connection
 
 TOPIC = "https://hub.example/topics/login"
 

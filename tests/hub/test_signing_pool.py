@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from hub.signing_pool import SigningPool, SigningProcessDied
+from hub.signing.pool import SigningPool, SigningProcessDied
 
 from .process import running_processes
 from .support import until

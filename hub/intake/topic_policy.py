@@ -5,9 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
-from .config import Settings
-from .errors import CallbackNotAllowed, InvalidCallback, TopicNotAllowed
-from .outbound import DestinationPolicy, OutboundError, RefusedDestination, resolve_and_check
+from ..config import Settings
+from ..errors import CallbackNotAllowed, InvalidCallback, TopicNotAllowed
+from ..outbound.client import (
+    DestinationPolicy,
+    OutboundError,
+    RefusedDestination,
+    resolve_and_check,
+)
 
 __all__ = ["TOPIC_NAME", "TopicPolicy", "check_callback"]
 

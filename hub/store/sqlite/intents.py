@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ...sealing import SecretBox
+from ..records import Intent, IntentMode
 from .database import Connection, Database
-from .records import Intent, IntentMode
-from .sealing import SecretBox
 from .subscriptions import decode_types, encode_types
 
 __all__ = ["Intents"]

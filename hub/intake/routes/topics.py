@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ...appkeys import CATALOG, PUBLISHING, SETTINGS, STORE
+from ...errors import BadRequest, Forbidden, NotFound
 from ..auth import authenticate
-from ..errors import BadRequest, Forbidden, NotFound
-from ..identity import SET_CONTENT_TYPE
-from ..policy import TOPIC_NAME
-from ..state import CATALOG, PUBLISHING, SETTINGS, STORE
+from ..identity_events import SET_CONTENT_TYPE
+from ..topic_policy import TOPIC_NAME
 from ..websub import AUDIENCE_PARAMETER, EVENTS_PARAMETER, link_header
 
 __all__ = ["routes"]

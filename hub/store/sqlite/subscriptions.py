@@ -6,9 +6,9 @@ import json
 import sqlite3
 from urllib.parse import urlsplit
 
+from ...sealing import SecretBox
+from ..records import DeliveryState, Subscription
 from .database import Connection, Database
-from .records import DeliveryState, Subscription
-from .sealing import SecretBox
 
 __all__ = ["Subscriptions", "callback_host", "decode_types", "encode_types"]
 

@@ -2,7 +2,7 @@
 
 Responses are framed by Content-Length, chunked encoding (RFC 9112 §7.1) or the end of the
 connection; 1xx answers are skipped and 101 refused; heads and bodies are capped. Anything
-malformed is an `OutboundError`, never a guess. `http1` pools these connections.
+malformed is an `OutboundError`, never a guess. `pool` pools these connections.
 """
 
 from __future__ import annotations

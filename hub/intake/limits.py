@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import TooManyRequests
+from ..errors import TooManyRequests
 
 __all__ = ["RateLimiter"]
 

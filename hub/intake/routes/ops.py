@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..state import CLOCK, DISPATCHER, METRICS, STORE
+from ...appkeys import CLOCK, DISPATCHER, METRICS, STORE
 
 __all__ = ["routes"]
 

@@ -10,12 +10,12 @@ import logging
 import secrets
 from collections.abc import Callable
 
-from .config import Settings
-from .metrics import Metrics
-from .outbound import OutboundClient, OutboundError, RefusedDestination
-from .store import Intent, IntentMode, Store
-from .websub import grant_lease, verification_url
-from .worker import Worker
+from ..config import Settings
+from ..intake.websub import grant_lease, verification_url
+from ..metrics import Metrics
+from ..outbound.client import OutboundClient, OutboundError, RefusedDestination
+from ..store import Intent, IntentMode, Store
+from .claim_loop import Worker
 
 __all__ = ["IntentVerifier"]
 

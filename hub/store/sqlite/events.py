@@ -13,8 +13,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 
+from ..records import NewEvent, PublishedEvent
 from .database import Connection
-from .records import NewEvent, PublishedEvent
 
 __all__ = ["PublishRequest", "publish_all"]
 

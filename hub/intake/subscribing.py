@@ -6,13 +6,13 @@ from collections.abc import Callable, Mapping, Sequence
 
 from set_tokens import Catalog, EventType, UnknownEventType
 
-from .config import Settings
-from .errors import CallbackNotAllowed, InvalidParameter, TooManyRequests, TopicNotAllowed
+from ..config import Settings
+from ..errors import CallbackNotAllowed, InvalidParameter, TooManyRequests, TopicNotAllowed
+from ..outbound.client import DestinationPolicy
+from ..store import IntentMode, Store
+from ..store.sqlite.subscriptions import callback_host
 from .limits import RateLimiter
-from .outbound import DestinationPolicy
-from .policy import TopicPolicy, check_callback
-from .store import IntentMode, Store
-from .store.subscriptions import callback_host
+from .topic_policy import TopicPolicy, check_callback
 from .websub import AUDIENCE_PARAMETER, EVENTS_PARAMETER, SubscriptionRequest
 
 __all__ = ["Subscribing"]

@@ -16,12 +16,12 @@ from functools import partial
 
 from prometheus_client import Counter
 
-from .batching import Batcher
-from .config import Settings
-from .metrics import Metrics
-from .outbound import OutboundClient, OutboundError
-from .retry import next_retry_delay, parse_retry_after
-from .store import (
+from ..batching import Batcher
+from ..config import Settings
+from ..intake.websub import link_header, signature_header
+from ..metrics import Metrics
+from ..outbound.client import OutboundClient, OutboundError
+from ..store import (
     Attempt,
     DeliveryState,
     DueDelivery,
@@ -29,8 +29,8 @@ from .store import (
     Settlement,
     Store,
 )
-from .websub import link_header, signature_header
-from .worker import Worker
+from .claim_loop import Worker
+from .retry import next_retry_delay, parse_retry_after
 
 __all__ = ["Dispatcher", "Outcome", "Renderer", "classify", "rejection_code"]
 

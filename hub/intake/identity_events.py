@@ -24,11 +24,11 @@ from set_tokens import (
     parse_subject_identifier,
 )
 
-from .batching import Batcher
-from .config import Settings
-from .errors import BadRequest
-from .metrics import Metrics
-from .store import EventKind, NewEvent, PublishedEvent, PublishRequest, Store
+from ..batching import Batcher
+from ..config import Settings
+from ..errors import BadRequest
+from ..metrics import Metrics
+from ..store import EventKind, NewEvent, PublishedEvent, PublishRequest, Store
 
 __all__ = ["IdentityPublishing", "InvalidEvent", "ValidatedEvent", "parse_events"]
 

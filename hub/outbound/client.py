@@ -7,7 +7,7 @@ Every outbound request goes through `OutboundClient`, which
   delivery cannot smuggle a private address in;
 - follows no redirects, uses no proxy, and bounds every timeout;
 - reads at most a capped number of response bytes.
-The HTTP itself is `http1`'s small keep-alive client (see there for why not aiohttp's).
+The HTTP itself is `pool`'s small keep-alive client (see there for why not aiohttp's).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 from yarl import URL
 
-from . import __version__
-from .http1 import ConnectionPool, OutboundError
-from .http1 import Response as OutboundResponse
+from .. import __version__
+from .pool import ConnectionPool, OutboundError
+from .pool import Response as OutboundResponse
 
 __all__ = [
     "DestinationPolicy",

@@ -9,14 +9,14 @@ from aiohttp import web
 from set_tokens import Catalog
 
 from .config import Settings
-from .dispatch import Dispatcher
-from .identity import IdentityPublishing
+from .delivery.dispatcher import Dispatcher
+from .delivery.intent_verifier import IntentVerifier
+from .intake.identity_events import IdentityPublishing
+from .intake.publishing import Publishing
+from .intake.subscribing import Subscribing
 from .metrics import Metrics
-from .publishing import Publishing
-from .signing import SetSigner
+from .signing.signer import SetSigner
 from .store import Store
-from .subscribing import Subscribing
-from .verification import IntentVerifier
 
 __all__ = [
     "CATALOG",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ..records import Topic
 from .database import Database
-from .records import Topic
 
 __all__ = ["Topics"]
 

@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 from multidict import MultiDictProxy
 
-from .errors import (
+from ..errors import (
     InvalidCallback,
     InvalidLease,
     InvalidMode,
@@ -23,7 +23,7 @@ from .errors import (
     MissingParameter,
     SecretTooLong,
 )
-from .store import IntentMode
+from ..store import IntentMode
 
 __all__ = [
     "AUDIENCE_PARAMETER",

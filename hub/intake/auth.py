@@ -10,8 +10,8 @@ import hashlib
 import hmac
 import secrets
 
-from .errors import Forbidden, Unauthorized
-from .store import Store, Token
+from ..errors import Forbidden, Unauthorized
+from ..store import Store, Token
 
 __all__ = ["TOKEN_PREFIX", "authenticate", "create_token", "require_scope", "scope_covers"]
 

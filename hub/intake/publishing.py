@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .config import Settings
-from .errors import BadRequest, TopicNotAllowed
+from ..config import Settings
+from ..errors import BadRequest, TopicNotAllowed
+from ..metrics import Metrics
+from ..outbound.client import OutboundClient, OutboundError
+from ..store import PublishedEvent, Store, Topic
 from .limits import RateLimiter
-from .metrics import Metrics
-from .outbound import OutboundClient, OutboundError
-from .policy import TopicPolicy
-from .store import PublishedEvent, Store, Topic
+from .topic_policy import TopicPolicy
 
 __all__ = ["DEFAULT_CONTENT_TYPE", "Publishing", "TopicFetchFailed"]
 

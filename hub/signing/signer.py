@@ -25,11 +25,11 @@ from urllib.parse import urlsplit
 
 from set_tokens import KeySet
 
-from . import signing_worker
-from .batching import Batcher
-from .config import Settings
-from .signing_pool import SigningPool, SigningProcessDied
-from .store import DueDelivery
+from ..batching import Batcher
+from ..config import Settings
+from ..store import DueDelivery
+from . import child
+from .pool import SigningPool, SigningProcessDied
 
 __all__ = ["SetSigner", "callback_origin"]
 
@@ -73,7 +73,7 @@ class SetSigner:
         # process from that; spawn (where there is no fork server) imports them in each one.
         if "forkserver" in multiprocessing.get_all_start_methods():
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["__main__", signing_worker.__name__])
+            context.set_forkserver_preload(["__main__", child.__name__])
         else:
             context = multiprocessing.get_context("spawn")
         return SigningPool(self._workers, context)
@@ -149,11 +149,11 @@ class SetSigner:
         pems = {key.kid: self._pems[key.kid]}
         work = [(claims, key.kid) for claims in batch]
         try:
-            return await self._pool.call(signing_worker.sign_batch, work, pems)
+            return await self._pool.call(child.sign_batch, work, pems)
         except SigningProcessDied as exc:
             # Killed from outside (the OOM killer, a signal): the pool has started another.
             log.error("%s; signing the batch again", exc)
-            return await self._pool.call(signing_worker.sign_batch, work, pems)
+            return await self._pool.call(child.sign_batch, work, pems)
 
     async def close(self) -> None:
         await self._pool.close()

@@ -7,10 +7,10 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ...sealing import SecretBox
+from ..records import DeliveryState, DueDelivery, EventKind, NewEvent, PublishedEvent
 from .database import Connection, Database
 from .events import PublishRequest, publish_all
-from .records import DeliveryState, DueDelivery, EventKind, NewEvent, PublishedEvent
-from .sealing import SecretBox
 from .subscriptions import cancel_pending
 
 # A claim reads this many candidates per delivery it may take, so that a few subscriptions with

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
+from ..records import Token
 from .database import Connection, Database
-from .records import Token
 
 __all__ = ["Tokens"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ...appkeys import PUBLISHING, SETTINGS, STORE, SUBSCRIBING
+from ...errors import InvalidBody, PayloadTooLarge, UnsupportedMediaType
 from ..auth import authenticate
-from ..errors import InvalidBody, PayloadTooLarge, UnsupportedMediaType
-from ..state import PUBLISHING, SETTINGS, STORE, SUBSCRIBING
 from ..websub import PublishRequest, parse_hub_request
 
 __all__ = ["routes"]

@@ -9,7 +9,7 @@ the answer when it arrives, like any other I/O.
 
 Each process handles one request at a time. One that dies mid-request (killed from outside) is
 replaced, and the caller gets `SigningProcessDied` to retry on. A process ends when its socket
-closes (see `signing_worker.serve`), so none outlives the hub.
+closes (see `child.serve`), so none outlives the hub.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from . import signing_worker
-from .signing_worker import FRAME_HEADER
+from . import child
+from .child import FRAME_HEADER
 
 __all__ = ["SigningPool", "SigningProcessDied"]
 
@@ -78,7 +78,7 @@ class SigningPool:
     async def _spawn(self) -> _Member:
         ours, theirs = socket.socketpair()
         process = self._context.Process(
-            target=signing_worker.serve, args=(theirs,), name="sethub-signing", daemon=True
+            target=child.serve, args=(theirs,), name="sethub-signing", daemon=True
         )
         try:
             # On a thread: the first process may have to wait for the fork server to start.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..state import SIGNER
+from ...appkeys import SIGNER
 
 __all__ = ["routes"]
 

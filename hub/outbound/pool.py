@@ -3,10 +3,10 @@
 Why not aiohttp's client: at full fan-out its per-request machinery was ~56% of the event loop
 (~0.45 ms of CPU per delivery, bench/fanout.py under py-spy), more than signing and storing the
 delivery together. A delivery needs one request with a handful of headers and a status back, so
-this module does exactly that: requests with a Content-Length body (`wire` reads the responses);
+this module does exactly that: requests with a Content-Length body (`parser` reads the responses);
 TLS through the ssl module; a pool bounded overall and per host; nothing else (no redirects,
 proxies, cookies or compression: the hub wants none of them). Address policy lives in
-`outbound`, which hands the pool a resolver.
+`outbound.client`, which hands the pool a resolver.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from yarl import URL
 
-from .wire import Connection, Key, OutboundError, Response, read_response
+from .parser import Connection, Key, OutboundError, Response, read_response
 
 __all__ = ["ConnectionPool", "OutboundError", "Response"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ...appkeys import IDENTITY, PUBLISHING, STORE
+from ...errors import UnsupportedMediaType
 from ..auth import authenticate, require_scope
-from ..errors import UnsupportedMediaType
-from ..state import IDENTITY, PUBLISHING, STORE
 
 __all__ = ["routes"]
 
