@@ -18,7 +18,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -40,23 +40,20 @@ from .appkeys import (
 from .config import Settings
 from .delivery.dispatcher import Dispatcher
 from .delivery.intent_verifier import IntentVerifier
-from .errors import error_middleware
 from .intake.identity_events import IdentityPublishing
+from .intake.middleware import count_requests, error_middleware
 from .intake.publishing import Publishing
 from .intake.routes import events, hub_endpoint, jwks, ops, topics
 from .intake.subscribing import Subscribing
 from .intake.topic_policy import TopicPolicy
 from .metrics import Metrics
-from .outbound.client import DestinationPolicy, OutboundClient
+from .outbound import DestinationPolicy, OutboundClient
 from .signing.signer import SetSigner
 from .store import open_store
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("sethub")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 def node_id() -> str:
     """Owner name for claims: unique per process, readable in the database."""
@@ -66,7 +63,7 @@ def node_id() -> str:
 def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_request_bytes,
-        middlewares=[_count_requests, error_middleware],
+        middlewares=[count_requests, error_middleware],
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock
@@ -193,16 +190,3 @@ async def _janitor(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-@web.middleware
-async def _count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        request.app[METRICS].requests.labels(route=route, status=str(exc.status)).inc()
-        raise
-    request.app[METRICS].requests.labels(route=route, status=str(response.status)).inc()
-    return response

@@ -1,14 +1,7 @@
-"""Named errors of the hub, and the one place they become HTTP responses.
+"""Named errors of the hub, each with the HTTP status and code it is answered with.
 
     HubError                      status, plain message safe to show the caller
     ├── BadRequest (400)
-    │   ├── MissingParameter      a required form field is absent or empty
-    │   ├── InvalidMode           hub.mode is not one the hub knows
-    │   ├── InvalidCallback       hub.callback is not an absolute http(s) URL
-    │   ├── InvalidTopic          hub.topic / hub.url is not an absolute http(s) URL
-    │   ├── InvalidLease          hub.lease_seconds is not a positive integer
-    │   ├── SecretTooLong         hub.secret is 200 bytes or more (WebSub §5.1)
-    │   ├── InvalidParameter      another parameter has a value the hub cannot use
     │   └── InvalidBody           a request body that cannot be parsed
     ├── Unauthorized (401)        no or unknown bearer token
     ├── Forbidden (403)
@@ -20,48 +13,30 @@
     ├── TooManyRequests (429)     a rate limit or a cap was reached; carries Retry-After
     └── StoreUnavailable (503)    the database cannot take writes now (locked, disk full)
 
-Handlers raise these; `error_middleware` renders them as text/plain for WebSub endpoints and as a
-JSON object `{"error": ..., "message": ...}` for the JSON APIs. Anything else that escapes a handler
-is logged and answered with a bare 500, never a traceback.
+A WebSub request the Recommendation does not allow raises `hub.websub.ProtocolError`
+instead (the protocol module knows nothing of HTTP answers); it is answered 400 like BadRequest.
+
+Domain code raises these; they carry their HTTP status and code as plain data and import nothing
+of HTTP. `hub.intake.middleware` is the one place they become responses.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import sqlite3
-from collections.abc import Awaitable, Callable
-
-from aiohttp import web
-
 __all__ = [
-    "JSON_API_PREFIXES",
     "BadRequest",
     "CallbackNotAllowed",
     "Forbidden",
     "HubError",
     "InvalidBody",
-    "InvalidCallback",
-    "InvalidLease",
-    "InvalidMode",
-    "InvalidParameter",
-    "InvalidTopic",
-    "MissingParameter",
     "NotFound",
     "PayloadTooLarge",
-    "SecretTooLong",
     "StoreUnavailable",
     "TooManyRequests",
     "TopicNotAllowed",
     "Unauthorized",
     "UnsupportedMediaType",
-    "error_middleware",
 ]
 
-log = logging.getLogger("sethub.http")
-
-# Paths whose callers speak JSON; everything else (the WebSub surface) gets text/plain errors.
-JSON_API_PREFIXES = ("/events", "/admin")
 STORE_RETRY_AFTER_SECONDS = 5
 
 
@@ -82,32 +57,11 @@ class BadRequest(HubError):
     code = "bad_request"
 
 
-class MissingParameter(BadRequest):
-    code = "missing_parameter"
 
 
-class InvalidMode(BadRequest):
-    code = "invalid_mode"
 
 
-class InvalidCallback(BadRequest):
-    code = "invalid_callback"
 
-
-class InvalidTopic(BadRequest):
-    code = "invalid_topic"
-
-
-class InvalidLease(BadRequest):
-    code = "invalid_lease"
-
-
-class SecretTooLong(BadRequest):
-    code = "secret_too_long"
-
-
-class InvalidParameter(BadRequest):
-    code = "invalid_parameter"
 
 
 class InvalidBody(BadRequest):
@@ -168,55 +122,3 @@ class StoreUnavailable(HubError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)}
-
-
-def _wants_json(request: web.Request) -> bool:
-    return request.path.startswith(JSON_API_PREFIXES)
-
-
-def render_error(request: web.Request, error: HubError) -> web.Response:
-    if _wants_json(request):
-        body = json.dumps({"error": error.code, "message": error.message})
-        return web.Response(
-            status=error.status,
-            text=body,
-            content_type="application/json",
-            headers=error.headers(),
-        )
-    return web.Response(
-        status=error.status,
-        text=error.message + "\n",
-        content_type="text/plain",
-        headers=error.headers(),
-    )
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except HubError as error:
-        return render_error(request, error)
-    except web.HTTPRequestEntityTooLarge:
-        return render_error(request, PayloadTooLarge("request body is too large"))
-    except web.HTTPException as exc:
-        if exc.status >= 400 and _wants_json(request):
-            return render_error(request, _plain_http_error(exc))
-        raise
-    except sqlite3.OperationalError as exc:
-        # "database is locked", "database or disk is full": nothing was accepted, ask to retry.
-        log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
-        return render_error(request, StoreUnavailable("storage is unavailable, retry later"))
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return render_error(request, HubError("internal error"))
-
-
-def _plain_http_error(exc: web.HTTPException) -> HubError:
-    error = HubError(exc.reason)
-    error.status = exc.status
-    error.code = exc.reason.lower().replace(" ", "_")
-    return error

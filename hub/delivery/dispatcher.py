@@ -18,9 +18,8 @@ from prometheus_client import Counter
 
 from ..batching import Batcher
 from ..config import Settings
-from ..intake.websub import link_header, signature_header
 from ..metrics import Metrics
-from ..outbound.client import OutboundClient, OutboundError
+from ..outbound import OutboundClient, OutboundError
 from ..store import (
     Attempt,
     DeliveryState,
@@ -29,6 +28,7 @@ from ..store import (
     Settlement,
     Store,
 )
+from ..websub import link_header, signature_header
 from .claim_loop import Worker
 from .retry import next_retry_delay, parse_retry_after
 

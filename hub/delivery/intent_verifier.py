@@ -11,10 +11,10 @@ import secrets
 from collections.abc import Callable
 
 from ..config import Settings
-from ..intake.websub import grant_lease, verification_url
 from ..metrics import Metrics
-from ..outbound.client import OutboundClient, OutboundError, RefusedDestination
+from ..outbound import OutboundClient, OutboundError, RefusedDestination
 from ..store import Intent, IntentMode, Store
+from ..websub import grant_lease, verification_url
 from .claim_loop import Worker
 
 __all__ = ["IntentVerifier"]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from ..config import Settings
 from ..errors import BadRequest, TopicNotAllowed
 from ..metrics import Metrics
-from ..outbound.client import OutboundClient, OutboundError
+from ..outbound import OutboundClient, OutboundError
 from ..store import PublishedEvent, Store, Topic
 from .limits import RateLimiter
 from .topic_policy import TopicPolicy

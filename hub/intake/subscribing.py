@@ -7,13 +7,13 @@ from collections.abc import Callable, Mapping, Sequence
 from set_tokens import Catalog, EventType, UnknownEventType
 
 from ..config import Settings
-from ..errors import CallbackNotAllowed, InvalidParameter, TooManyRequests, TopicNotAllowed
-from ..outbound.client import DestinationPolicy
+from ..errors import CallbackNotAllowed, TooManyRequests, TopicNotAllowed
+from ..outbound import DestinationPolicy
 from ..store import IntentMode, Store
 from ..store.sqlite.subscriptions import callback_host
+from ..websub import AUDIENCE_PARAMETER, EVENTS_PARAMETER, InvalidParameter, SubscriptionRequest
 from .limits import RateLimiter
 from .topic_policy import TopicPolicy, check_callback
-from .websub import AUDIENCE_PARAMETER, EVENTS_PARAMETER, SubscriptionRequest
 
 __all__ = ["Subscribing"]
 
@@ -64,7 +64,7 @@ class Subscribing:
         if self._settings.https_only_callbacks and not request.callback.startswith("https://"):
             raise CallbackNotAllowed("this hub delivers only to https:// callbacks")
         await check_callback(request.callback, self._destinations)
-        if request.mode is IntentMode.SUBSCRIBE:
+        if request.mode == "subscribe":
             try:
                 await self._topics.check(request.topic)
             except TopicNotAllowed as refusal:
@@ -80,7 +80,7 @@ class Subscribing:
             await self._check_caps(request, host)
         audience, event_types = self._identity_options(request)
         await self._store.intents.add(
-            mode=request.mode,
+            mode=IntentMode(request.mode),
             topic=request.topic,
             callback=request.callback,
             secret=request.secret,

@@ -6,13 +6,14 @@ import re
 from collections.abc import Awaitable, Callable
 
 from ..config import Settings
-from ..errors import CallbackNotAllowed, InvalidCallback, TopicNotAllowed
-from ..outbound.client import (
+from ..errors import CallbackNotAllowed, TopicNotAllowed
+from ..outbound import (
     DestinationPolicy,
     OutboundError,
     RefusedDestination,
     resolve_and_check,
 )
+from ..websub import InvalidCallback
 
 __all__ = ["TOPIC_NAME", "TopicPolicy", "check_callback"]
 

@@ -12,17 +12,15 @@ The HTTP itself is `pool`'s small keep-alive client (see there for why not aioht
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import ipaddress
-import socket
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from yarl import URL
 
 from .. import __version__
+from .addresses import DestinationPolicy, RefusedDestination, resolve
 from .pool import ConnectionPool, OutboundError
 from .pool import Response as OutboundResponse
 
@@ -34,72 +32,9 @@ __all__ = [
     "RefusedDestination",
 ]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 USER_AGENT = f"sethub/{__version__} (WebSub hub)"
 DEFAULT_CONNECTION_LIMIT = 200
 DEFAULT_CONNECTION_LIMIT_PER_HOST = 32
-
-
-class RefusedDestination(OutboundError):
-    def __init__(self, message: str) -> None:
-        super().__init__("refused", message)
-
-
-def _plain(address: IPAddress) -> IPAddress:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def is_public(address: IPAddress) -> bool:
-    address = _plain(address)
-    return not (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    )
-
-
-@dataclass(frozen=True)
-class DestinationPolicy:
-    """Which addresses the hub may connect to. Safe default: public addresses only."""
-
-    allow_private: bool = False
-    allowed_networks: tuple[IPNetwork, ...] = field(default_factory=tuple)
-
-    def permits(self, address: IPAddress) -> bool:
-        address = _plain(address)
-        if self.allow_private or is_public(address):
-            return True
-        return any(address in network for network in self.allowed_networks)
-
-    def check_address(self, host: str, address: IPAddress) -> None:
-        if not self.permits(address):
-            raise RefusedDestination(f"{host} resolves to {address}, which this hub does not call")
-
-
-async def _resolve(host: str, port: int) -> list[str]:
-    literal = _literal_address(host)
-    if literal is not None:
-        return [str(literal)]
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise OutboundError("dns", f"cannot resolve {host}: {exc}") from exc
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-async def resolve_and_check(url: str, policy: DestinationPolicy) -> None:
-    """Subscribe-time check of a URL's host: every address it resolves to must be allowed.
-    Deliveries are checked again at connect time."""
-    host = URL(url).raw_host or ""
-    for address in await _resolve(host, 0):
-        policy.check_address(host, ipaddress.ip_address(address))
 
 
 class OutboundClient:
@@ -142,7 +77,7 @@ class OutboundClient:
 
     async def _allowed_addresses(self, host: str, port: int) -> list[str]:
         """The pool's resolver: only the addresses the policy permits, checked at connect time."""
-        found = await _resolve(host, port)
+        found = await resolve(host, port)
         allowed = [a for a in found if self.policy.permits(ipaddress.ip_address(a))]
         if not allowed:
             raise RefusedDestination(
@@ -187,13 +122,3 @@ class OutboundClient:
 def _parse(url: str) -> URL:
     """Callback URLs repeat for every delivery; parsing one is not free."""
     return URL(url, encoded=True)
-
-
-@functools.lru_cache(maxsize=4096)
-def _literal_address(host: str) -> IPAddress | None:
-    """The address a host names literally, if it does (parsed once per host: it was 4% of the
-    event loop's time at full fan-out)."""
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None

@@ -11,13 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hub.outbound.client import (
-    DestinationPolicy,
-    OutboundClient,
-    RefusedDestination,
-    is_public,
-    resolve_and_check,
-)
+from hub.outbound import DestinationPolicy, OutboundClient, RefusedDestination, resolve_and_check
+from hub.outbound.addresses import is_public
 
 from .support import free_port
 

@@ -6,8 +6,8 @@ from aiohttp import web
 
 from ...appkeys import PUBLISHING, SETTINGS, STORE, SUBSCRIBING
 from ...errors import InvalidBody, PayloadTooLarge, UnsupportedMediaType
+from ...websub import PublishRequest, parse_hub_request
 from ..auth import authenticate
-from ..websub import PublishRequest, parse_hub_request
 
 __all__ = ["routes"]
 

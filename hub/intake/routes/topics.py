@@ -11,10 +11,10 @@ from aiohttp import web
 
 from ...appkeys import CATALOG, PUBLISHING, SETTINGS, STORE
 from ...errors import BadRequest, Forbidden, NotFound
+from ...websub import AUDIENCE_PARAMETER, EVENTS_PARAMETER, link_header
 from ..auth import authenticate
 from ..identity_events import SET_CONTENT_TYPE
 from ..topic_policy import TOPIC_NAME
-from ..websub import AUDIENCE_PARAMETER, EVENTS_PARAMETER, link_header
 
 __all__ = ["routes"]
 

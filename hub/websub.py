@@ -1,6 +1,8 @@
 """W3C WebSub protocol values: parsing hub requests, leases, verification URLs, signatures.
 
-Pure functions over plain values; no I/O. Section numbers are the Recommendation's.
+Pure functions over plain values; no I/O, no store, no HTTP answers: a request the
+Recommendation does not allow raises a `ProtocolError`, which the HTTP surface answers with 400.
+Section numbers are the Recommendation's.
 """
 
 from __future__ import annotations
@@ -10,27 +12,26 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urlencode, urlsplit
 
 from multidict import MultiDictProxy
-
-from ..errors import (
-    InvalidCallback,
-    InvalidLease,
-    InvalidMode,
-    InvalidParameter,
-    InvalidTopic,
-    MissingParameter,
-    SecretTooLong,
-)
-from ..store import IntentMode
 
 __all__ = [
     "AUDIENCE_PARAMETER",
     "EVENTS_PARAMETER",
     "MAX_SECRET_BYTES",
     "MAX_URL_LENGTH",
+    "InvalidCallback",
+    "InvalidLease",
+    "InvalidMode",
+    "InvalidParameter",
+    "InvalidTopic",
+    "MissingParameter",
+    "Mode",
+    "ProtocolError",
     "PublishRequest",
+    "SecretTooLong",
     "SubscriptionRequest",
     "grant_lease",
     "link_header",
@@ -47,10 +48,52 @@ EVENTS_PARAMETER = "sethub.events"
 _UNRESERVED_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
+Mode = Literal["subscribe", "unsubscribe"]
+
+
+class ProtocolError(ValueError):
+    """A hub request the Recommendation (or this hub's extensions) does not allow.
+
+    `code` names the class of problem; `message` is safe to show the requester."""
+
+    code = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MissingParameter(ProtocolError):
+    code = "missing_parameter"  # a required form field is absent, empty or repeated
+
+
+class InvalidMode(ProtocolError):
+    code = "invalid_mode"  # hub.mode is not one the hub knows
+
+
+class InvalidCallback(ProtocolError):
+    code = "invalid_callback"  # hub.callback is not an absolute http(s) URL
+
+
+class InvalidTopic(ProtocolError):
+    code = "invalid_topic"  # hub.topic / hub.url is not an absolute http(s) URL
+
+
+class InvalidLease(ProtocolError):
+    code = "invalid_lease"  # hub.lease_seconds is not a positive integer
+
+
+class SecretTooLong(ProtocolError):
+    code = "secret_too_long"  # hub.secret is 200 bytes or more (§5.1)
+
+
+class InvalidParameter(ProtocolError):
+    code = "invalid_parameter"  # another parameter has a value the hub cannot use
+
 
 @dataclass(frozen=True)
 class SubscriptionRequest:
-    mode: IntentMode
+    mode: Mode
     topic: str
     callback: str
     lease_seconds: int | None
@@ -129,7 +172,7 @@ def parse_hub_request(form: MultiDictProxy[str]) -> SubscriptionRequest | Publis
             raise MissingParameter("hub.url or hub.topic is required to publish")
         topics = tuple(dict.fromkeys(normalize_url(url, parameter="hub.url") for url in urls))
         return PublishRequest(topics=topics)
-    if mode not in (IntentMode.SUBSCRIBE, IntentMode.UNSUBSCRIBE):
+    if mode not in ("subscribe", "unsubscribe"):
         raise InvalidMode("hub.mode must be subscribe, unsubscribe or publish")
     callback = normalize_url(
         _single(form, "hub.callback", required=True) or "", parameter="hub.callback"
@@ -137,7 +180,7 @@ def parse_hub_request(form: MultiDictProxy[str]) -> SubscriptionRequest | Publis
     topic = normalize_url(_single(form, "hub.topic", required=True) or "", parameter="hub.topic")
     lease: int | None = None
     secret: bytes | None = None
-    if mode == IntentMode.SUBSCRIBE:
+    if mode == "subscribe":
         # On unsubscribe hub.lease_seconds MUST be ignored (§5.1), so it is not even validated.
         lease = _lease(_single(form, "hub.lease_seconds", required=False))
         raw_secret = _single(form, "hub.secret", required=False)
@@ -157,7 +200,7 @@ def parse_hub_request(form: MultiDictProxy[str]) -> SubscriptionRequest | Publis
     if events is not None and not names:
         raise InvalidParameter(f"{EVENTS_PARAMETER} must name at least one event type")
     return SubscriptionRequest(
-        mode=IntentMode(mode),
+        mode="subscribe" if mode == "subscribe" else "unsubscribe",
         topic=topic,
         callback=callback,
         lease_seconds=lease,
