@@ -152,7 +152,10 @@ async def _read_head(conn: Connection) -> tuple[str, int, CIMultiDict[str]]:
     status_line, *lines = head.split("\r\n")
     version, _, rest = status_line.partition(" ")
     code = rest[:3]
-    if version not in ("HTTP/1.1", "HTTP/1.0") or not code.isdigit() or rest[3:4] not in ("", " "):
+    if version not in ("HTTP/1.1", "HTTP/1.0") or not _ascii_digits(code) or rest[3:4] not in (
+        "",
+        " ",
+    ):
         raise OutboundError("protocol", f"not an HTTP/1.x status line: {status_line[:80]!r}")
     headers: CIMultiDict[str] = CIMultiDict()
     for line in lines:
@@ -171,9 +174,14 @@ def _content_length(headers: CIMultiDict[str]) -> int | None:
     values = {v.strip() for v in headers.getall("Content-Length", ())}
     if not values:
         return None
-    if len(values) > 1 or not all(v.isdigit() for v in values):
+    if len(values) > 1 or not all(_ascii_digits(v) for v in values):
         raise OutboundError("protocol", f"bad Content-Length: {sorted(values)}")
     return int(values.pop())
+
+
+def _ascii_digits(text: str) -> bool:
+    """str.isdigit() also takes "²" or "٣", which int() then refuses with a ValueError."""
+    return text.isascii() and text.isdigit()
 
 
 async def _read_body(conn: Connection, length: int | None, max_body: int) -> tuple[bytes, bool]:

@@ -113,6 +113,9 @@ async def test_bodies_are_capped_whatever_their_framing(
     [
         b"SPDY/3 200 OK\r\n\r\n",
         b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n",
+        # Code review issue 4: str.isdigit() took these, then int() raised ValueError.
+        b"HTTP/1.1 2\xb90 OK\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\nxx",
         b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
         b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
