@@ -82,7 +82,7 @@ class ConnectionPool:
         host.users += 1
         try:
             async with asyncio.timeout(timeout), host.slots, self._requests:
-                return await self._exchange(key, head, body, max_body, body_on_success)
+                return await self._exchange(key, method, head, body, max_body, body_on_success)
         except TimeoutError as exc:
             raise OutboundError("timeout", f"no answer from {key[1]} in {timeout:g}s") from exc
         finally:
@@ -91,7 +91,13 @@ class ConnectionPool:
                 del self._hosts[key]
 
     async def _exchange(
-        self, key: Key, head: bytes, body: bytes | None, max_body: int, body_on_success: bool
+        self,
+        key: Key,
+        method: str,
+        head: bytes,
+        body: bytes | None,
+        max_body: int,
+        body_on_success: bool,
     ) -> Response:
         """On a kept-alive connection if one is open (a server that closed one while it was idle
         has been seen to: it is skipped). A request is never sent twice: if the server drops the
@@ -100,9 +106,8 @@ class ConnectionPool:
         conn = self._take_idle(key) or await self._connect(key)
         keep = False
         try:
-            assert conn.transport is not None
-            conn.transport.write(head + body if body else head)
-            response, keep = await read_response(conn, max_body, body_on_success)
+            conn.send(head + body if body else head)
+            response, keep = await read_response(conn, method, max_body, body_on_success)
             return response
         finally:
             if keep and not conn.ended:
