@@ -1,10 +1,10 @@
 """The one HTTP client the hub uses to call out: callbacks, topic fetches.
 
 Every outbound request goes through `OutboundClient`, which
-- refuses destinations that resolve to loopback, private, link-local, multicast, reserved or
-  unspecified addresses unless the operator allows them; the check runs on the resolved addresses
-  at connect time (the pool's resolver), so a DNS answer that changes between subscribe and
-  delivery cannot smuggle a private address in;
+- refuses destinations that resolve to an address that is not globally routable (see
+  `addresses`) unless the operator allows it; the check runs on the resolved addresses at connect
+  time (the pool's resolver), so a DNS answer that changes between subscribe and delivery cannot
+  smuggle a private address in, and the pool connects only to the addresses that passed;
 - follows no redirects, uses no proxy, and bounds every timeout;
 - reads at most a capped number of response bytes.
 The HTTP itself is `pool`'s small keep-alive client (see there for why not aiohttp's).
@@ -13,15 +13,14 @@ The HTTP itself is `pool`'s small keep-alive client (see there for why not aioht
 from __future__ import annotations
 
 import functools
-import ipaddress
 import ssl
 from collections.abc import Mapping
 
 from yarl import URL
 
 from .. import __version__
-from .addresses import DestinationPolicy, RefusedDestination, resolve
-from .pool import ConnectionPool, OutboundError
+from .addresses import DestinationPolicy, RefusedDestination, address_of, resolve
+from .pool import AddrInfo, ConnectionPool, OutboundError
 from .pool import Response as OutboundResponse
 
 __all__ = [
@@ -75,14 +74,13 @@ class OutboundClient:
             await self._pool.close()
             self._pool = None
 
-    async def _allowed_addresses(self, host: str, port: int) -> list[str]:
+    async def _allowed_addresses(self, host: str, port: int) -> list[AddrInfo]:
         """The pool's resolver: only the addresses the policy permits, checked at connect time."""
         found = await resolve(host, port)
-        allowed = [a for a in found if self.policy.permits(ipaddress.ip_address(a))]
+        allowed = [info for info in found if self.policy.permits(address_of(info))]
         if not allowed:
-            raise RefusedDestination(
-                f"{host} resolves to {', '.join(found)}, which this hub does not call"
-            )
+            shown = ", ".join(str(address_of(info)) for info in found)
+            raise RefusedDestination(f"{host} resolves to {shown}, which this hub does not call")
         return allowed
 
     async def request(

@@ -6,7 +6,9 @@ delivery together. A delivery needs one request with a handful of headers and a 
 this module does exactly that: requests with a Content-Length body (`parser` reads the responses);
 TLS through the ssl module; a pool bounded overall and per host; nothing else (no redirects,
 proxies, cookies or compression: the hub wants none of them). Address policy lives in
-`outbound.client`, which hands the pool a resolver.
+`outbound.client`, which hands the pool a resolver: the pool connects only to the addresses that
+resolver returns, racing them with happy eyeballs (RFC 8305) so one black-holed address does not
+eat the whole timeout.
 """
 
 from __future__ import annotations
@@ -16,15 +18,21 @@ import functools
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 
+import aiohappyeyeballs
 from yarl import URL
 
 from .parser import Connection, Key, OutboundError, Response, read_response
 
-__all__ = ["ConnectionPool", "OutboundError", "Response"]
+__all__ = ["AddrInfo", "ConnectionPool", "OutboundError", "Resolver", "Response"]
 
 DEFAULT_IDLE_TIMEOUT = 15.0  # a kept-alive connection unused this long is closed
+# RFC 8305 §8 recommends 250 ms before the next address is tried alongside the first.
+HAPPY_EYEBALLS_DELAY = 0.25
 
-Resolver = Callable[[str, int], Awaitable[list[str]]]
+# One entry of `socket.getaddrinfo`: family, type, proto, canonname, sockaddr.
+AddrInfo = aiohappyeyeballs.AddrInfoType
+# (host, port) -> the addresses the pool may connect to, in the order to try them.
+Resolver = Callable[[str, int], Awaitable[list[AddrInfo]]]
 
 
 class _Host:
@@ -157,27 +165,33 @@ class ConnectionPool:
         scheme, host, port = key
         tls = scheme == "https"
         addresses = await self._resolve(host, port)
+        if not addresses:
+            raise OutboundError("dns", f"{host} has no address to connect to")
         if tls and self._ssl is None:
             self._ssl = ssl.create_default_context()  # loading the system CAs takes ~70 ms
+        try:
+            sock = await aiohappyeyeballs.start_connection(
+                addresses, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY
+            )
+        except (OSError, RuntimeError) as exc:  # uvloop may raise RuntimeError
+            raise OutboundError("connect", f"cannot connect to {host}:{port}: {exc}") from exc
         loop = asyncio.get_running_loop()
-        failure: OSError | None = None
-        for address in addresses:
-            try:
-                _, conn = await loop.create_connection(
-                    lambda: Connection(key, self._open.discard),
-                    address,
-                    port,
-                    ssl=self._ssl if tls else None,
-                    server_hostname=host.strip("[]") if tls else None,
-                )
-            except OSError as exc:
-                failure = exc
-                continue
-            self._open.add(conn)
-            return conn
-        if isinstance(failure, ssl.SSLError):
-            raise OutboundError("tls", f"TLS with {host} failed: {failure}") from failure
-        raise OutboundError("connect", f"cannot connect to {host}:{port}: {failure}") from failure
+        try:
+            _, conn = await loop.create_connection(
+                lambda: Connection(key, self._open.discard),
+                sock=sock,
+                ssl=self._ssl if tls else None,
+                server_hostname=host.strip("[]") if tls else None,
+            )
+        except BaseException as exc:
+            sock.close()
+            if isinstance(exc, ssl.SSLError):
+                raise OutboundError("tls", f"TLS with {host} failed: {exc}") from exc
+            if isinstance(exc, OSError):
+                raise OutboundError("connect", f"cannot connect to {host}:{port}: {exc}") from exc
+            raise
+        self._open.add(conn)
+        return conn
 
     async def close(self) -> None:
         if self._sweeper is not None:

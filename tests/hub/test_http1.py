@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,8 +22,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from yarl import URL
 
 from hub.outbound.client import DestinationPolicy, OutboundClient, OutboundError
+from hub.outbound.pool import AddrInfo, ConnectionPool
 
 from .support import free_port
 
@@ -258,6 +261,38 @@ async def test_refused_connection_is_a_connect_error(client: OutboundClient) -> 
         await client.request("POST", f"http://127.0.0.1:{free_port()}/", data=b"x", timeout=2,
                              max_body=10)
     assert raised.value.kind == "connect"
+
+
+async def test_a_black_holed_address_does_not_eat_the_timeout() -> None:
+    """Code review issue 9: addresses are raced (happy eyeballs), not tried one after another
+    under one timeout. The first address is a listener whose backlog is full, so the kernel drops
+    the SYN and that connect hangs; the second answers."""
+    black_hole = socket.socket()
+    black_hole.bind(("127.0.0.1", 0))
+    black_hole.listen(0)
+    port = black_hole.getsockname()[1]
+    queued = socket.create_connection(("127.0.0.1", port))  # fills the backlog of 0
+    server = await asyncio.start_server(
+        answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), "127.0.0.2", port
+    )
+
+    async def resolve(host: str, port: int) -> list[AddrInfo]:
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))
+            for address in ("127.0.0.1", "127.0.0.2")
+        ]
+
+    pool = ConnectionPool(resolve, user_agent="test", limit=4, limit_per_host=4)
+    try:
+        async with server:
+            answer = await pool.request("POST", URL(f"http://rt-two-addresses.test:{port}/cb"),
+                                        headers={}, body=b"x", timeout=2, max_body=10,
+                                        body_on_success=True)
+        assert (answer.status, answer.body) == (200, b"ok")
+    finally:
+        await pool.close()
+        queued.close()
+        black_hole.close()
 
 
 async def test_requests_to_one_host_are_capped() -> None:
