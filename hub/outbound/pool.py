@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
+from urllib.parse import quote
 
 import aiohappyeyeballs
 from yarl import URL
@@ -33,6 +35,11 @@ HAPPY_EYEBALLS_DELAY = 0.25
 AddrInfo = aiohappyeyeballs.AddrInfoType
 # (host, port) -> the addresses the pool may connect to, in the order to try them.
 Resolver = Callable[[str, int], Awaitable[list[AddrInfo]]]
+
+# RFC 9110 §5.6.2: a header name is a token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# What may stay as it is in a request target; anything else (non-ASCII) is percent-encoded.
+_TARGET_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
 
 
 class _Host:
@@ -211,23 +218,13 @@ def _request_head(
     if "User-Agent" not in headers:
         lines.append(f"User-Agent: {user_agent}")
     for name, value in headers.items():
-        if name not in _CHECKED_NAMES:
-            if not name or any(c in name for c in ":\r\n\0 "):
-                raise OutboundError("protocol", f"refusing to send header {name!r}: {value!r}")
-            if len(_CHECKED_NAMES) < CHECKED_NAMES_LIMIT:
-                _CHECKED_NAMES.add(name)
-        if "\r" in value or "\n" in value or "\0" in value:
+        if not _TOKEN.fullmatch(name) or "\r" in value or "\n" in value or "\0" in value:
             raise OutboundError("protocol", f"refusing to send header {name!r}: {value!r}")
         lines.append(f"{name}: {value}")
     if body is not None:
         lines.append(f"Content-Length: {len(body)}")
     lines.append("\r\n")
     return "\r\n".join(lines).encode()
-
-
-# Header names already found valid: a delivery sends the same few every time.
-_CHECKED_NAMES: set[str] = set()
-CHECKED_NAMES_LIMIT = 1024
 
 
 @functools.lru_cache(maxsize=4096)
@@ -238,4 +235,7 @@ def _request_line(method: str, url: URL) -> str:
         host = f"[{host}]"
     if not url.is_default_port():
         host = f"{host}:{url.port}"
-    return f"{method} {url.raw_path_qs or '/'} HTTP/1.1\r\nHost: {host}"
+    target = url.raw_path_qs or "/"
+    if not target.isascii():  # a request line is ASCII (RFC 9112 §3.2): send UTF-8 escaped
+        target = quote(target, safe=_TARGET_SAFE)
+    return f"{method} {target} HTTP/1.1\r\nHost: {host}"

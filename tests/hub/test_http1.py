@@ -165,8 +165,18 @@ async def test_the_request_is_sent_as_given(client: OutboundClient) -> None:
     assert body == b"body"
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Link": "<a>\r\nX-Evil: 1"},
+        {"X-A\tB": "1"},  # a header name is a token: no tab, control character or space
+        {"X-A\x01": "1"},
+        {"X A": "1"},
+        {"": "1"},
+    ],
+)
 async def test_header_injection_is_refused_before_anything_is_sent(
-    client: OutboundClient,
+    client: OutboundClient, headers: dict[str, str]
 ) -> None:
     connections = 0
 
@@ -179,8 +189,24 @@ async def test_header_injection_is_refused_before_anything_is_sent(
     async with server:
         with pytest.raises(OutboundError) as raised:
             await client.request("POST", f"{base}/", data=b"x", timeout=2, max_body=10,
-                                 headers={"Link": "<a>\r\nX-Evil: 1"})
+                                 headers=headers)
     assert raised.value.kind == "protocol" and connections == 0
+
+
+async def test_a_non_ascii_target_is_sent_percent_encoded(client: OutboundClient) -> None:
+    """A request line is ASCII (RFC 9112 §3): UTF-8 in a callback URL goes out escaped."""
+    seen: list[bytes] = []
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await read_request(reader))
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        writer.close()
+
+    server, base = await scripted(script)
+    async with server:
+        await client.request("POST", f"{base}/cb/\u00e9t\u00e9?q=%7E\u00fc", data=b"x", timeout=2,
+                             max_body=10)
+    assert seen[0].split(b"\r\n")[0] == b"POST /cb/%C3%A9t%C3%A9?q=%7E%C3%BC HTTP/1.1"
 
 
 async def test_connections_are_kept_alive_and_reused(client: OutboundClient) -> None:
