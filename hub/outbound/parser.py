@@ -5,7 +5,7 @@ Transfer-Encoding before Content-Length (chunked when chunked is the final codin
 of the connection, which is then not reused); Content-Length; else to the end of the connection.
 Up to MAX_INTERIM_RESPONSES 1xx answers are skipped and 101 is refused; heads, trailers and bodies
 are capped. Anything malformed is an `OutboundError` ("protocol"), never a guess and never another
-exception.
+exception. tests/hub/test_http1_differential.py holds these decisions against h11's.
 """
 
 from __future__ import annotations
