@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
 from .sealing import parse_key
+from .topic_urls import parse_prefix
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
@@ -90,7 +91,8 @@ class Settings(BaseSettings):
     )
     allow_topic: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="external topic URL prefix to accept (repeatable; default: own topics only)",
+        description="external topic URL prefix to accept: scheme, host, port (* for any) and path "
+        "compared exactly (repeatable; default: own topics only)",
     )
     open_publish: bool = Field(
         default=False,
@@ -261,10 +263,9 @@ class Settings(BaseSettings):
 
     @field_validator("allow_topic")
     @classmethod
-    def _http_prefixes(cls, value: list[str]) -> list[str]:
+    def _topic_prefixes(cls, value: list[str]) -> list[str]:
         for prefix in value:
-            if not prefix.startswith(("http://", "https://")):
-                raise ValueError(f"{prefix!r} is not an http(s) URL prefix")
+            parse_prefix(prefix)  # a TopicURLError (ValueError) says what is wrong with it
         return value
 
     @field_validator("allow_network")

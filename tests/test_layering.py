@@ -22,8 +22,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "hub.errors": (),
     "hub.batching": (),
     "hub.metrics": (),
+    "hub.topic_urls": (),
     # Settings must not import the store.
-    "hub.config": ("hub.sealing",),
+    "hub.config": ("hub.sealing", "hub.topic_urls"),
     "hub.store": ("hub.store", "hub.sealing"),
     "hub.outbound": ("hub.outbound", "hub"),  # `hub` itself: only for __version__
     "hub.signing": ("hub.signing", "hub.batching", "hub.config", "hub.store"),
@@ -46,6 +47,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "hub.errors",
         "hub.websub",
         "hub.appkeys",
+        "hub.topic_urls",
     ),
 }
 

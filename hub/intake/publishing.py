@@ -93,8 +93,8 @@ class Publishing:
         contents: list[tuple[str, str, bytes]] = []
         for url in urls:
             name = await self._topics.check(url)
-            if name is None:
-                content_type, body = await self._fetch(url)
+            if name is None:  # fetched as normalised, the form the topic policy compared
+                content_type, body = await self._fetch(self._topics.external_url(url))
             else:
                 if not may_publish_own:
                     raise TopicNotAllowed(f"publishing {url} needs a publisher token")

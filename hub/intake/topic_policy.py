@@ -13,6 +13,7 @@ from ..outbound import (
     RefusedDestination,
     resolve_and_check,
 )
+from ..topic_urls import TopicURLError, parse_prefix, parse_topic_url
 from ..websub import InvalidCallback
 
 __all__ = ["TOPIC_NAME", "TopicPolicy", "check_callback"]
@@ -23,11 +24,12 @@ TopicExists = Callable[[str], Awaitable[bool]]
 
 
 class TopicPolicy:
-    """Hub-owned topics live under `<public-url>/topics/`; external ones need an allowed prefix."""
+    """Hub-owned topics live under `<public-url>/topics/`; external ones need an allowed prefix,
+    compared on parsed, normalised URLs (see `hub.topic_urls`)."""
 
     def __init__(self, settings: Settings, topic_exists: TopicExists) -> None:
         self._prefix = f"{settings.base_url}/topics/"
-        self._external = tuple(settings.allow_topic)
+        self._external = tuple(parse_prefix(prefix) for prefix in settings.allow_topic)
         self._topic_exists = topic_exists
 
     def own_topic(self, url: str) -> str | None:
@@ -37,8 +39,19 @@ class TopicPolicy:
         name = url[len(self._prefix) :]
         return name if TOPIC_NAME.match(name) else None
 
-    def is_external_allowed(self, url: str) -> bool:
-        return url.startswith(self._external) if self._external else False
+    def external_url(self, url: str) -> str:
+        """The URL to fetch for the external topic `url`: its normalised form, which is what the
+        prefixes were compared with. TopicNotAllowed unless a prefix admits it."""
+        refusal = f"this hub does not distribute {url}"
+        if not self._external:
+            raise TopicNotAllowed(refusal)
+        try:
+            topic = parse_topic_url(url)
+        except TopicURLError as exc:
+            raise TopicNotAllowed(f"{refusal}: {exc}") from exc
+        if not any(prefix.admits(topic) for prefix in self._external):
+            raise TopicNotAllowed(refusal)
+        return str(topic)
 
     async def check(self, url: str) -> str | None:
         """Raise TopicNotAllowed unless the hub serves `url`; return its name if hub-owned."""
@@ -47,9 +60,8 @@ class TopicPolicy:
             if await self._topic_exists(name):
                 return name
             raise TopicNotAllowed(f"{url} is not a topic of this hub")
-        if self.is_external_allowed(url):
-            return None
-        raise TopicNotAllowed(f"this hub does not distribute {url}")
+        self.external_url(url)
+        return None
 
 
 async def check_callback(url: str, policy: DestinationPolicy) -> None:
