@@ -1,4 +1,9 @@
-"""Pending verifications of intent (and denials to send), durable across restarts."""
+"""Pending verifications of intent (and denials to send), durable across restarts.
+
+Every request is kept: a later request for the same (topic, callback) never replaces or cancels
+an earlier one (security review M2). Only the oldest request of a pair can be claimed, so a pair
+is verified one request at a time, in arrival order, each with its own challenge.
+"""
 
 from __future__ import annotations
 
@@ -28,16 +33,10 @@ class Intents:
         audience: str | None = None,
         event_types: tuple[str, ...] | None = None,
     ) -> int:
+        """Store one request; it waits behind any earlier request for the same pair."""
         sealed = self._box.seal(secret)
 
         def insert(conn: Connection) -> int:
-            if mode is not IntentMode.DENIED:
-                # A newer request for the same pair overrides one not yet being verified.
-                conn.execute(
-                    "DELETE FROM intents WHERE topic = ? AND callback = ? AND mode != ? "
-                    "AND claimed_by IS NULL",
-                    (topic, callback, str(IntentMode.DENIED)),
-                )
             (intent_id,) = conn.execute(
                 "INSERT INTO intents (mode, topic, callback, secret, lease_seconds, reason, "
                 "audience, event_types, next_attempt_at, created_at) "
@@ -60,13 +59,16 @@ class Intents:
         return await self._db.run(insert)
 
     async def claim_due(self, *, owner: str, now: float, ttl: float, limit: int) -> list[Intent]:
-        """Lease up to `limit` due intents to `owner` until now + ttl."""
+        """Lease up to `limit` due intents to `owner` until now + ttl: only the oldest request of
+        each (topic, callback); a later one waits, even while the oldest is claimed or waiting
+        for a retry."""
         rows = await self._db.run(
             lambda conn: conn.execute(
                 "UPDATE intents SET claimed_by = ?, claim_expires = ? WHERE id IN ("
-                " SELECT id FROM intents WHERE next_attempt_at <= ?"
-                " AND (claim_expires IS NULL OR claim_expires <= ?)"
-                " ORDER BY next_attempt_at, id LIMIT ?) "
+                " WITH heads AS (SELECT MIN(id) AS id FROM intents GROUP BY topic, callback)"
+                " SELECT i.id FROM intents i JOIN heads USING (id) WHERE i.next_attempt_at <= ?"
+                " AND (i.claim_expires IS NULL OR i.claim_expires <= ?)"
+                " ORDER BY i.next_attempt_at, i.id LIMIT ?) "
                 "RETURNING id, mode, topic, callback, secret, lease_seconds, reason, attempts,"
                 " audience, event_types",
                 (owner, now + ttl, now, now, limit),

@@ -130,4 +130,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE deliveries ADD COLUMN jti TEXT;
     """,
+    # 4: pending requests are never overwritten: they are verified one at a time per (topic,
+    # callback), in arrival order (the oldest of each pair, found with this index).
+    """
+    CREATE INDEX intents_by_pair ON intents (topic, callback, id);
+    """,
 )
