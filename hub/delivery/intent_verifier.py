@@ -115,6 +115,7 @@ class IntentVerifier(Worker[Intent]):
                 now=sent_at,
                 audience=intent.audience,
                 event_types=intent.event_types,
+                host_key=intent.callback_host or None,
             )
         elif verified:
             await self._store.subscriptions.remove(

@@ -10,9 +10,8 @@ from ..config import Settings
 from ..errors import CallbackNotAllowed, TooManyRequests, TopicNotAllowed
 from ..outbound import DestinationPolicy
 from ..store import IntentMode, Store
-from ..store.sqlite.subscriptions import callback_host
 from ..websub import AUDIENCE_PARAMETER, EVENTS_PARAMETER, InvalidParameter, SubscriptionRequest
-from .limits import RateLimiter
+from .limits import RateLimiter, callback_key, client_key
 from .topic_policy import TopicPolicy, check_callback
 
 __all__ = ["Subscribing"]
@@ -51,19 +50,20 @@ class Subscribing:
             what="subscription requests for this callback host",
         )
 
-    async def request(self, request: SubscriptionRequest, *, client: str) -> None:
+    async def request(self, request: SubscriptionRequest, *, client: str | None) -> None:
         """Store the request for verification; raise a named error if it is refused now.
 
         A topic refused by policy is answered 403 and, as §5.2 requires, the callback is also sent
         a `hub.mode=denied` notice. Unsubscribing is never refused for the topic's sake: the
-        subscription may predate a policy change.
+        subscription may predate a policy change. Limits and caps key on addresses (see
+        `limits`): the callback's host is keyed on the address it resolves to.
         """
-        host = callback_host(request.callback)
-        self._per_client.check(client)
-        self._per_host.check(host)
+        self._per_client.check(client_key(client))
         if self._settings.https_only_callbacks and not request.callback.startswith("https://"):
             raise CallbackNotAllowed("this hub delivers only to https:// callbacks")
         await check_callback(request.callback, self._destinations)
+        host = await callback_key(request.callback)
+        self._per_host.check(host)
         if request.mode == "subscribe":
             try:
                 await self._topics.check(request.topic)
@@ -74,6 +74,7 @@ class Subscribing:
                     callback=request.callback,
                     reason=refusal.message,
                     now=self._clock(),
+                    callback_host=host,
                 )
                 self._wake()
                 raise
@@ -88,6 +89,7 @@ class Subscribing:
             audience=audience,
             event_types=event_types,
             now=self._clock(),
+            callback_host=host,
         )
         self._wake()
 

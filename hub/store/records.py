@@ -59,6 +59,7 @@ class Intent:
     attempts: int
     audience: str | None = None
     event_types: tuple[str, ...] | None = None
+    callback_host: str = ""  # the key of the callback's host: the address it resolved to
 
 
 class EventKind(StrEnum):

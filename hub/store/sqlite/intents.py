@@ -32,6 +32,7 @@ class Intents:
         reason: str | None = None,
         audience: str | None = None,
         event_types: tuple[str, ...] | None = None,
+        callback_host: str = "",
     ) -> int:
         """Store one request; it waits behind any earlier request for the same pair."""
         sealed = self._box.seal(secret)
@@ -39,8 +40,8 @@ class Intents:
         def insert(conn: Connection) -> int:
             (intent_id,) = conn.execute(
                 "INSERT INTO intents (mode, topic, callback, secret, lease_seconds, reason, "
-                "audience, event_types, next_attempt_at, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "audience, event_types, callback_host, next_attempt_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     str(mode),
                     topic,
@@ -50,6 +51,7 @@ class Intents:
                     reason,
                     audience,
                     encode_types(event_types),
+                    callback_host,
                     now,
                     now,
                 ),
@@ -70,7 +72,7 @@ class Intents:
                 " AND (i.claim_expires IS NULL OR i.claim_expires <= ?)"
                 " ORDER BY i.next_attempt_at, i.id LIMIT ?) "
                 "RETURNING id, mode, topic, callback, secret, lease_seconds, reason, attempts,"
-                " audience, event_types",
+                " audience, event_types, callback_host",
                 (owner, now + ttl, now, now, limit),
             ).fetchall(),
             durable=False,
@@ -87,6 +89,7 @@ class Intents:
                 attempts=row["attempts"],
                 audience=row["audience"],
                 event_types=decode_types(row["event_types"]),
+                callback_host=row["callback_host"],
             )
             for row in sorted(rows, key=lambda r: r["id"])
         ]

@@ -67,11 +67,13 @@ class Subscriptions:
         now: float,
         audience: str | None = None,
         event_types: tuple[str, ...] | None = None,
+        host_key: str | None = None,
     ) -> Subscription:
         """Create or replace the (topic, callback) subscription after a verified subscribe.
 
         A re-subscription keeps the row id, so deliveries already queued for it still go out, and
-        takes the new secret (or none) and the new lease, as WebSub §5.1 asks.
+        takes the new secret (or none) and the new lease, as WebSub §5.1 asks. `host_key` is the
+        key of the per-host cap (by default the callback's host name).
         """
         values = (
             topic,
@@ -83,7 +85,7 @@ class Subscriptions:
             now,
             audience,
             encode_types(event_types),
-            callback_host(callback),
+            host_key or callback_host(callback),
         )
         row = await self._db.run(
             lambda conn: conn.execute(
@@ -94,6 +96,7 @@ class Subscriptions:
                 "lease_seconds = excluded.lease_seconds, expires_at = excluded.expires_at, "
                 "updated_at = excluded.updated_at, audience = excluded.audience, "
                 "failing_since = NULL, disabled_at = NULL, "
+                "callback_host = excluded.callback_host, "
                 f"event_types = excluded.event_types RETURNING {_COLUMNS}",
                 values,
             ).fetchone()
