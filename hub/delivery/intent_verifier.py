@@ -2,6 +2,8 @@
 
 Requests are stored as intents before the hub answers, so a restart never forgets one. The state
 of a subscription changes only here, and only after the subscriber echoed our single-use challenge.
+The store hands out one request per (topic, callback) at a time, in arrival order, and at most
+`VERIFICATIONS_PER_HOST` per callback host, so callbacks that never answer cannot hold every slot.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ CHALLENGE_BYTES = 32
 # answer is final (§5.3.1: only 2xx with the exact challenge verifies).
 TRANSPORT_RETRY_DELAYS = (5.0, 30.0, 120.0)
 MAX_CHALLENGE_RESPONSE_BYTES = 4096
+# Verifications in flight to one callback host (one address, or one IPv6 /64). A host that never
+# answers holds this many slots for the verify timeout, never the whole capacity.
+VERIFICATIONS_PER_HOST = 2
 
 
 class IntentVerifier(Worker[Intent]):
@@ -53,7 +58,11 @@ class IntentVerifier(Worker[Intent]):
 
     async def claim(self, limit: int) -> list[Intent]:
         return await self._store.intents.claim_due(
-            owner=self._owner, now=self._clock(), ttl=self._settings.claim_ttl, limit=limit
+            owner=self._owner,
+            now=self._clock(),
+            ttl=self._settings.claim_ttl,
+            limit=limit,
+            per_host=VERIFICATIONS_PER_HOST,
         )
 
     async def handle(self, item: Intent) -> None:

@@ -1,10 +1,12 @@
 """Pending subscription requests: never overwritten by someone else's (security review M2), one
-verification at a time per (topic, callback) in arrival order."""
+verification at a time per (topic, callback) in arrival order, and callbacks that never answer
+cannot starve other hosts' verifications (M3)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -96,3 +98,40 @@ async def test_one_verification_at_a_time_per_pair_in_arrival_order(
         assert stored is not None and stored.secret == b"s3"
     finally:
         await server.close()
+
+
+@pytest.fixture
+async def never_answering() -> AsyncIterator[str]:
+    """A TCP server on 127.0.0.3 that accepts connections and never answers: callbacks there
+    hold a verification until the verify timeout."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        while await reader.read(65536):
+            pass
+
+    server = await asyncio.start_server(hold, "127.0.0.3", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield f"http://127.0.0.3:{port}"
+    server.close()
+    for writer in held:
+        writer.close()
+    await server.wait_closed()
+
+
+async def test_callbacks_that_never_answer_do_not_delay_another_host(
+    hub: RunningHub, make_subscriber: Callable[..., Any], never_answering: str
+) -> None:
+    """100 pending verifications to a host that never answers (2 s verify timeout here, 16
+    slots): a healthy callback on another host is still verified within a second."""
+    await hub.create_topic("news")
+    topic = hub.topic_url("news")
+    for n in range(100):
+        assert (await hub.subscribe(topic, f"{never_answering}/cb/{n}"))[0] == 202
+    healthy = await make_subscriber()
+    asked = time.monotonic()
+    assert (await hub.subscribe(topic, healthy.callback))[0] == 202
+    await until(lambda: healthy.verifications, timeout=30)
+    delay = time.monotonic() - asked
+    assert delay < 1.0, f"the healthy verification waited {delay:.2f}s"

@@ -2,7 +2,9 @@
 
 Every request is kept: a later request for the same (topic, callback) never replaces or cancels
 an earlier one (security review M2). Only the oldest request of a pair can be claimed, so a pair
-is verified one request at a time, in arrival order, each with its own challenge.
+is verified one request at a time, in arrival order, each with its own challenge. Claims take the
+callback hosts round-robin, with a bound on each host's verifications in flight, so callbacks that
+never answer hold only their own host's share (security review M3).
 """
 
 from __future__ import annotations
@@ -13,6 +15,32 @@ from .database import Connection, Database
 from .subscriptions import decode_types, encode_types
 
 __all__ = ["Intents"]
+
+# `heads`: the oldest request of each pair (a later one waits, even while the oldest is claimed
+# or waiting for a retry). `busy`: each host's verifications in flight. A candidate's `turn` is
+# its host's in-flight count plus its place in the host's queue: every host gets its first turn
+# before any host gets its second.
+_CLAIM = """
+UPDATE intents SET claimed_by = :owner, claim_expires = :until WHERE id IN (
+    WITH heads AS (SELECT MIN(id) AS id FROM intents GROUP BY topic, callback),
+    busy AS (
+        SELECT callback_host, COUNT(*) AS inflight FROM intents
+        WHERE claim_expires > :now GROUP BY callback_host
+    ),
+    due AS (
+        SELECT i.id, i.callback_host,
+               ROW_NUMBER() OVER (PARTITION BY i.callback_host ORDER BY i.id) AS place
+        FROM intents i JOIN heads USING (id)
+        WHERE i.next_attempt_at <= :now AND (i.claim_expires IS NULL OR i.claim_expires <= :now)
+    )
+    SELECT due.id FROM due LEFT JOIN busy USING (callback_host)
+    WHERE due.place + COALESCE(busy.inflight, 0) <= :per_host
+    ORDER BY due.place + COALESCE(busy.inflight, 0), due.id
+    LIMIT :limit
+)
+RETURNING id, mode, topic, callback, secret, lease_seconds, reason, attempts, audience,
+    event_types, callback_host
+"""
 
 
 class Intents:
@@ -60,20 +88,17 @@ class Intents:
 
         return await self._db.run(insert)
 
-    async def claim_due(self, *, owner: str, now: float, ttl: float, limit: int) -> list[Intent]:
-        """Lease up to `limit` due intents to `owner` until now + ttl: only the oldest request of
-        each (topic, callback); a later one waits, even while the oldest is claimed or waiting
-        for a retry."""
+    async def claim_due(
+        self, *, owner: str, now: float, ttl: float, limit: int, per_host: int
+    ) -> list[Intent]:
+        """Lease up to `limit` due intents to `owner` until now + ttl: only the oldest of each
+        (topic, callback), at most `per_host` in flight per callback host, hosts with fewer in
+        flight first, then the oldest requests."""
         rows = await self._db.run(
             lambda conn: conn.execute(
-                "UPDATE intents SET claimed_by = ?, claim_expires = ? WHERE id IN ("
-                " WITH heads AS (SELECT MIN(id) AS id FROM intents GROUP BY topic, callback)"
-                " SELECT i.id FROM intents i JOIN heads USING (id) WHERE i.next_attempt_at <= ?"
-                " AND (i.claim_expires IS NULL OR i.claim_expires <= ?)"
-                " ORDER BY i.next_attempt_at, i.id LIMIT ?) "
-                "RETURNING id, mode, topic, callback, secret, lease_seconds, reason, attempts,"
-                " audience, event_types, callback_host",
-                (owner, now + ttl, now, now, limit),
+                _CLAIM,
+                {"owner": owner, "now": now, "until": now + ttl, "per_host": per_host,
+                 "limit": limit},
             ).fetchall(),
             durable=False,
         )

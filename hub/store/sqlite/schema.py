@@ -132,9 +132,11 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 4: pending requests are never overwritten: they are verified one at a time per (topic,
     # callback), in arrival order (the oldest of each pair, found with this index). A request
-    # keeps the key of its callback's host (the address it resolved to) for the per-host cap.
+    # keeps the key of its callback's host (the address it resolved to) for the per-host cap,
+    # and claims take the hosts round-robin.
     """
     CREATE INDEX intents_by_pair ON intents (topic, callback, id);
     ALTER TABLE intents ADD COLUMN callback_host TEXT NOT NULL DEFAULT '';
+    CREATE INDEX intents_by_host ON intents (callback_host, claim_expires);
     """,
 )
