@@ -93,8 +93,30 @@ class IntentVerifier(Worker[Intent]):
             return (0, b"")
         return response.status, response.body
 
+    async def _still_authorised(self, intent: Intent) -> bool:
+        """A request made with a token is verified only while that token is valid, and only if
+        the subscription is not (or no longer) another valid token's. Requests are verified one
+        at a time per (topic, callback), so nothing changes the owner between this and the end
+        of the verification."""
+        if intent.token_id is None:
+            return True
+        token = await self._store.tokens.get(intent.token_id)
+        if token is None or token.revoked:
+            return False
+        existing = await self._store.subscriptions.get(topic=intent.topic, callback=intent.callback)
+        if existing is None or existing.token_id in (None, intent.token_id):
+            return True
+        owner = await self._store.tokens.get(existing.token_id)
+        return owner is None or owner.revoked
+
     async def _verify(self, intent: Intent) -> None:
         settings = self._settings
+        if not await self._still_authorised(intent):
+            await self._store.intents.finish(intent.id)
+            self._metrics.verifications.labels(mode=str(intent.mode), result="refused").inc()
+            log.info("intent %s dropped: its token was revoked or does not own the subscription",
+                     intent.id)
+            return
         challenge = secrets.token_urlsafe(CHALLENGE_BYTES)
         params = {
             "hub.mode": str(intent.mode),
@@ -124,6 +146,7 @@ class IntentVerifier(Worker[Intent]):
                 now=sent_at,
                 audience=intent.audience,
                 event_types=intent.event_types,
+                token_id=intent.token_id,
                 host_key=intent.callback_host or None,
             )
         elif verified:

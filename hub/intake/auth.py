@@ -1,7 +1,10 @@
-"""Publisher tokens: random bearer strings, stored as SHA-256 digests, compared in constant time.
+"""Publisher and subscriber tokens: random bearer strings, stored as SHA-256 digests, compared in
+constant time.
 
-A token's scope is a space-separated list: `publish` covers every topic, `publish:NAME` one topic,
-`admin` everything.
+A token's scope is a space-separated list of grants: `publish` (every topic) or `publish:NAME`
+(one topic) for publishers, `subscribe` or `subscribe:NAME` for subscribers, `admin` for
+everything. NAME is a topic's name (`login`), never its URL. A subscriber token also lists the
+SET audiences (`aud`) its holder may ask for; without any, only the callback's own origin.
 """
 
 from __future__ import annotations
@@ -9,32 +12,78 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 
 from ..errors import Forbidden, Unauthorized
 from ..store import Store, Token
 
-__all__ = ["TOKEN_PREFIX", "authenticate", "create_token", "require_scope", "scope_covers"]
+__all__ = [
+    "TOKEN_PREFIX",
+    "InvalidAudience",
+    "authenticate",
+    "create_token",
+    "is_admin",
+    "normalize_audiences",
+    "require_scope",
+    "scope_covers",
+]
 
 TOKEN_PREFIX = "sethub_"  # noqa: S105 (a prefix, not a secret)
 TOKEN_BYTES = 32
+ADMIN = "admin"
+MAX_AUDIENCE_LENGTH = 2048
+
+
+class InvalidAudience(ValueError):
+    """An audience a token cannot carry (empty, too long, or with spaces or control
+    characters)."""
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-async def create_token(store: Store, *, scope: str, label: str | None, now: float) -> str:
+def normalize_audiences(audiences: Iterable[str]) -> tuple[str, ...]:
+    """The audiences, each checked, duplicates dropped, in the order given."""
+    found = tuple(dict.fromkeys(audiences))
+    for audience in found:
+        if not 0 < len(audience) <= MAX_AUDIENCE_LENGTH:
+            raise InvalidAudience(f"an audience must be 1 to {MAX_AUDIENCE_LENGTH} characters")
+        if any(ch.isspace() or not ch.isprintable() for ch in audience):
+            raise InvalidAudience(f"audience {audience!r} contains spaces or control characters")
+    return found
+
+
+async def create_token(
+    store: Store,
+    *,
+    scope: str,
+    label: str | None,
+    now: float,
+    audiences: Iterable[str] = (),
+) -> str:
     """Mint a token and store its digest. The token itself exists only in the return value."""
+    checked_audiences = normalize_audiences(audiences)
     token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
-    await store.tokens.add(digest=_digest(token), scope=scope, label=label, now=now)
+    await store.tokens.add(
+        digest=_digest(token),
+        scope=scope,
+        label=label,
+        now=now,
+        audiences=checked_audiences,
+    )
     return token
 
 
 def scope_covers(granted: str, action: str, topic: str | None = None) -> bool:
     scopes = set(granted.split())
-    if "admin" in scopes or action in scopes:
+    if ADMIN in scopes or action in scopes:
         return True
     return topic is not None and f"{action}:{topic}" in scopes
+
+
+def is_admin(token: Token) -> bool:
+    return ADMIN in token.scope.split()
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -34,7 +34,9 @@ async def hub_request(request: web.Request) -> web.Response:
     if isinstance(parsed, PublishRequest):
         await _publish(request, parsed)
     else:
-        await request.app[SUBSCRIBING].request(parsed, client=request.remote)
+        await request.app[SUBSCRIBING].request(
+            parsed, client=request.remote, authorization=request.headers.get("Authorization")
+        )
     return accepted()
 
 

@@ -39,7 +39,7 @@ UPDATE intents SET claimed_by = :owner, claim_expires = :until WHERE id IN (
     LIMIT :limit
 )
 RETURNING id, mode, topic, callback, secret, lease_seconds, reason, attempts, audience,
-    event_types, callback_host
+    event_types, token_id, callback_host
 """
 
 
@@ -60,6 +60,7 @@ class Intents:
         reason: str | None = None,
         audience: str | None = None,
         event_types: tuple[str, ...] | None = None,
+        token_id: int | None = None,
         callback_host: str = "",
     ) -> int:
         """Store one request; it waits behind any earlier request for the same pair."""
@@ -68,8 +69,8 @@ class Intents:
         def insert(conn: Connection) -> int:
             (intent_id,) = conn.execute(
                 "INSERT INTO intents (mode, topic, callback, secret, lease_seconds, reason, "
-                "audience, event_types, callback_host, next_attempt_at, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "audience, event_types, token_id, callback_host, next_attempt_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     str(mode),
                     topic,
@@ -79,6 +80,7 @@ class Intents:
                     reason,
                     audience,
                     encode_types(event_types),
+                    token_id,
                     callback_host,
                     now,
                     now,
@@ -114,6 +116,7 @@ class Intents:
                 attempts=row["attempts"],
                 audience=row["audience"],
                 event_types=decode_types(row["event_types"]),
+                token_id=row["token_id"],
                 callback_host=row["callback_host"],
             )
             for row in sorted(rows, key=lambda r: r["id"])

@@ -1,0 +1,142 @@
+"""Who may subscribe (security review H1, I7): identity topics take a subscriber token, the SETs'
+audience is one the token allows, and a subscription belongs to the token that made it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hub.intake.auth import create_token
+from hub.store import Subscription
+
+from .support import RunningHub, Subscriber, until
+
+
+async def _token(hub: RunningHub, scope: str, *audiences: str) -> str:
+    return await create_token(hub.store, scope=scope, label=None, now=time.time(),
+                              audiences=audiences)
+
+
+async def _subscription(hub: RunningHub, topic: str, callback: str) -> Subscription | None:
+    return await hub.store.subscriptions.get(topic=topic, callback=callback)
+
+
+async def _settled(hub: RunningHub) -> bool:
+    return await hub.store.intents.count() == 0
+
+
+async def test_identity_topics_refuse_at_once_without_a_subscriber_token(
+    hub: RunningHub, subscriber: Subscriber
+) -> None:
+    """401 without or with an unknown token, 403 for a scope that does not cover the topic; the
+    callback is never called (no intent is even stored)."""
+    login = hub.topic_url("login")
+    status, text = await hub.subscribe(login, subscriber.callback, token=None)
+    assert (status, text) == (401, "a bearer token is required\n")
+    form = {"hub.mode": "subscribe", "hub.topic": login, "hub.callback": subscriber.callback}
+    status, text, response = await hub.post_form(
+        form, headers={"Authorization": "Bearer sethub_not-a-token"}
+    )
+    assert status == 401 and "not valid" in text
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert response.headers["Content-Type"].startswith("text/plain")
+    for scope in ("publish", "publish:login", "subscribe:session"):
+        status, text = await hub.subscribe(login, subscriber.callback,
+                                           token=await _token(hub, scope))
+        assert status == 403, scope
+        assert text == "the token's scope does not allow subscribe on topic login\n"
+    status, _ = await hub.unsubscribe(login, subscriber.callback, token=None)
+    assert status == 401
+    assert await hub.store.intents.count() == 0
+    assert subscriber.verifications == []
+
+    status, _ = await hub.subscribe(login, subscriber.callback,
+                                    token=await _token(hub, "subscribe:login"))
+    assert status == 202
+    await until(lambda: _subscription(hub, login, subscriber.callback))
+    assert subscriber.modes() == ["subscribe"]
+
+
+async def test_the_audience_is_one_the_token_allows(
+    hub: RunningHub, make_subscriber: Callable[..., Any]
+) -> None:
+    """Without audiences a token allows only the callback's origin (without userinfo); with
+    them, those too; an admin token any."""
+    login = hub.topic_url("login")
+    plain, listed, admin = [await make_subscriber() for _ in range(3)]
+    origin = plain.callback.rsplit("/", 1)[0]
+    status, text = await hub.subscribe(login, plain.callback,
+                                       **{"sethub.audience": "https://rp.victim.example"})
+    assert status == 403 and "audience 'https://rp.victim.example'" in text
+    rp_token = await _token(hub, "subscribe", "https://rp.example")
+    status, _ = await hub.subscribe(login, listed.callback, token=rp_token,
+                                    **{"sethub.audience": "https://other.example"})
+    assert status == 403
+    assert await hub.store.intents.count() == 0 and not plain.verifications + listed.verifications
+
+    with_userinfo = plain.callback.replace("http://", "http://user:pass@")
+    assert (await hub.subscribe(login, with_userinfo))[0] == 202
+    assert (await hub.subscribe(login, listed.callback, token=rp_token,
+                                **{"sethub.audience": "https://rp.example"}))[0] == 202
+    assert (await hub.subscribe(login, admin.callback, token=await _token(hub, "admin"),
+                                **{"sethub.audience": "https://anything.example"}))[0] == 202
+    await until(lambda: _settled(hub))
+    audiences = [
+        (await _subscription(hub, login, callback)).audience  # type: ignore[union-attr]
+        for callback in (with_userinfo, listed.callback, admin.callback)
+    ]
+    assert audiences == [origin, "https://rp.example", "https://anything.example"]
+
+
+async def test_content_topics_stay_open_unless_tokens_are_required(
+    make_hub: Callable[..., Any], make_subscriber: Callable[..., Any]
+) -> None:
+    open_hub = await make_hub()
+    strict = await make_hub(subscribe_auth="required")
+    sub = await make_subscriber()
+    for hub in (open_hub, strict):
+        await hub.create_topic("news")
+    news = open_hub.topic_url("news")
+    assert (await open_hub.subscribe(news, sub.callback, token=None))[0] == 202
+    news = strict.topic_url("news")
+    assert (await strict.subscribe(news, sub.callback, token=None))[0] == 401
+    wrong = await create_token(strict.store, scope="subscribe:other", label=None, now=time.time())
+    assert (await strict.subscribe(news, sub.callback, token=wrong))[0] == 403
+    assert await strict.store.intents.count() == 0
+    right = await create_token(strict.store, scope="subscribe:news", label=None, now=time.time())
+    assert (await strict.subscribe(news, sub.callback, token=right))[0] == 202
+    await until(lambda: _subscription(strict, news, sub.callback))
+
+
+async def test_a_subscription_belongs_to_the_token_that_made_it(
+    hub: RunningHub, subscriber: Subscriber
+) -> None:
+    """Another token can neither replace nor end it, at request time or (when both requests were
+    pending) at verification; once the owner is revoked, another token may take it over."""
+    login = hub.topic_url("login")
+    owner, other = await _token(hub, "subscribe:login"), await _token(hub, "subscribe")
+    subscriber.verify_delay = 0.3
+    assert (await hub.subscribe(login, subscriber.callback, token=owner))[0] == 202
+    await until(lambda: subscriber.verifications)  # the owner's verification is in flight
+    assert (await hub.subscribe(login, subscriber.callback, token=other))[0] == 202
+    await until(lambda: _settled(hub))
+    assert len(subscriber.verifications) == 1  # the other token's request was dropped unsent
+    first = await _subscription(hub, login, subscriber.callback)
+    assert first is not None
+    subscriber.verify_delay = 0.0
+
+    for request in (hub.subscribe, hub.unsubscribe):
+        status, text = await request(login, subscriber.callback, token=other)
+        assert (status, text) == (403, "this subscription belongs to another token\n")
+    assert (await hub.subscribe(login, subscriber.callback, token=owner))[0] == 202  # renewal
+    await until(lambda: _settled(hub))
+
+    assert first.token_id is not None
+    await hub.store.tokens.revoke(first.token_id, now=time.time())
+    assert (await hub.subscribe(login, subscriber.callback, token=owner))[0] == 401
+    assert (await hub.subscribe(login, subscriber.callback, token=other))[0] == 202
+    await until(lambda: _settled(hub))
+    taken = await _subscription(hub, login, subscriber.callback)
+    assert taken is not None and taken.token_id not in (None, first.token_id)
+    assert subscriber.modes() == ["subscribe"] * 3
