@@ -16,14 +16,18 @@ from collections.abc import Iterable
 
 from ..errors import Forbidden, Unauthorized
 from ..store import Store, Token
+from .topic_policy import TOPIC_NAME
 
 __all__ = [
+    "SCOPE_FORMS",
     "TOKEN_PREFIX",
     "InvalidAudience",
+    "InvalidScope",
     "authenticate",
     "create_token",
     "is_admin",
     "normalize_audiences",
+    "normalize_scope",
     "require_scope",
     "scope_covers",
 ]
@@ -31,7 +35,16 @@ __all__ = [
 TOKEN_PREFIX = "sethub_"  # noqa: S105 (a prefix, not a secret)
 TOKEN_BYTES = 32
 ADMIN = "admin"
+ACTIONS = ("publish", "subscribe")
+SCOPE_FORMS = (
+    "publish, publish:NAME, subscribe, subscribe:NAME or admin "
+    "(NAME a topic name such as login: lowercase letters, digits, . _ -)"
+)
 MAX_AUDIENCE_LENGTH = 2048
+
+
+class InvalidScope(ValueError):
+    """A scope that names no known grant; the message shows the forms that exist."""
 
 
 class InvalidAudience(ValueError):
@@ -41,6 +54,33 @@ class InvalidAudience(ValueError):
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _valid_grant(grant: str) -> bool:
+    if grant == ADMIN or grant in ACTIONS:
+        return True
+    action, colon, name = grant.partition(":")
+    return bool(colon) and action in ACTIONS and TOPIC_NAME.fullmatch(name) is not None
+
+
+def normalize_scope(scope: str) -> str:
+    """The scope with each grant checked, duplicates dropped; InvalidScope otherwise."""
+    grants = list(dict.fromkeys(scope.split()))
+    if not grants:
+        raise InvalidScope(f"the scope is empty; use {SCOPE_FORMS}")
+    for grant in grants:
+        if not _valid_grant(grant):
+            raise InvalidScope(f"unknown scope {grant!r}{_suggestion(grant)}; use {SCOPE_FORMS}")
+    return " ".join(grants)
+
+
+def _suggestion(grant: str) -> str:
+    """`publish:http://hub/topics/login` names a topic by its URL: suggest `publish:login`."""
+    action, _, rest = grant.partition(":")
+    name = rest.rstrip("/").rpartition("/topics/")[2]
+    if action in ACTIONS and "/topics/" in rest and TOPIC_NAME.fullmatch(name):
+        return f" (did you mean {action}:{name}?)"
+    return ""
 
 
 def normalize_audiences(audiences: Iterable[str]) -> tuple[str, ...]:
@@ -63,11 +103,11 @@ async def create_token(
     audiences: Iterable[str] = (),
 ) -> str:
     """Mint a token and store its digest. The token itself exists only in the return value."""
-    checked_audiences = normalize_audiences(audiences)
+    checked_scope, checked_audiences = normalize_scope(scope), normalize_audiences(audiences)
     token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
     await store.tokens.add(
         digest=_digest(token),
-        scope=scope,
+        scope=checked_scope,
         label=label,
         now=now,
         audiences=checked_audiences,

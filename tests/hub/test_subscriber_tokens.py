@@ -1,15 +1,23 @@
-"""Who may subscribe (security review H1, I7): identity topics take a subscriber token, the SETs'
-audience is one the token allows, and a subscription belongs to the token that made it."""
+"""Who may subscribe (security review H1, I5, I7; walkthrough finding 4): identity topics take a
+subscriber token, the SETs' audience is one the token allows, a subscription belongs to the token
+that made it, and tokens can be listed and revoked."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from hub.cli import main
 from hub.intake.auth import create_token
 from hub.store import Subscription
 
+from .process import run_sethub
 from .support import RunningHub, Subscriber, until
 
 
@@ -140,3 +148,72 @@ async def test_a_subscription_belongs_to_the_token_that_made_it(
     taken = await _subscription(hub, login, subscriber.callback)
     assert taken is not None and taken.token_id not in (None, first.token_id)
     assert subscriber.modes() == ["subscribe"] * 3
+
+
+async def test_revoking_from_the_cli_stops_a_running_hub_within_a_second(
+    hub: RunningHub, subscriber: Subscriber
+) -> None:
+    login = hub.topic_url("login")
+    token = await _token(hub, "subscribe:login")
+    assert (await hub.subscribe(login, subscriber.callback, token=token))[0] == 202
+    (listed,) = [t for t in await hub.store.tokens.listing() if t.scope == "subscribe:login"]
+    done = await asyncio.to_thread(
+        run_sethub, "tokens", "revoke", str(listed.id), "--db", str(hub.settings.db)
+    )
+    assert done.returncode == 0 and "revoked token" in done.stdout
+    revoked_at = time.monotonic()
+
+    async def refused() -> bool:
+        return (await hub.subscribe(login, subscriber.callback, token=token))[0] == 401
+
+    await until(refused, timeout=3)
+    assert time.monotonic() - revoked_at < 1.5
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`sethub ARGS` in this process (the same code as the console script, without its start-up
+    second per call)."""
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_tokens_create_list_revoke_and_scope_hints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "hub.db")
+    for scope in ("bogus", "publish:", "subscribe:Login", "publish:login extra"):
+        code, _, err = _cli(capsys, "tokens", "create", "--db", db, "--scope", scope)
+        assert code == 2, scope
+        assert "subscribe:NAME" in err and "Traceback" not in err
+    code, _, err = _cli(capsys, "tokens", "create", "--db", db, "--scope",
+                        "publish:http://127.0.0.1:8080/topics/login")
+    assert code == 2 and "did you mean publish:login?" in err
+    assert not Path(db).exists()  # a refused scope creates nothing
+
+    code, out, err = _cli(capsys, "tokens", "create", "--db", db, "--scope", "subscribe:login",
+                          "--audience", "https://rp.example", "--audience", "https://b.example",
+                          "--label", "rp")
+    assert code == 0, err
+    token = out.strip().splitlines()[-1]
+    assert _cli(capsys, "tokens", "create", "--db", db)[0] == 0
+
+    def listing() -> list[dict[str, Any]]:
+        code, out, _ = _cli(capsys, "tokens", "list", "--db", db)
+        assert code == 0 and token not in out and token[len("sethub_"):] not in out
+        return [json.loads(line) for line in out.splitlines()]
+
+    rows = listing()
+    assert [(r["id"], r["scope"], r["audiences"], r["label"], r["revoked"]) for r in rows] == [
+        (1, "subscribe:login", ["https://rp.example", "https://b.example"], "rp", None),
+        (2, "publish", [], None, None),
+    ]
+    assert all(r["created"] for r in rows)
+
+    code, out, _ = _cli(capsys, "tokens", "revoke", "1", "--db", db)
+    assert code == 0 and "revoked token 1" in out
+    assert [r["revoked"] is not None for r in listing()] == [True, False]
+    code, out, _ = _cli(capsys, "tokens", "revoke", "1", "--db", db)
+    assert code == 0 and "already revoked" in out
+    code, _, err = _cli(capsys, "tokens", "revoke", "99", "--db", db)
+    assert code == 1 and "no token has id 99" in err

@@ -15,9 +15,9 @@ __all__ = ["Revocation", "Tokens"]
 
 # Every publish and every subscription to an identity topic presents a token; a lookup is
 # remembered this long. A token revoked through this object is forgotten at once; one revoked by
-# another process is refused here at most this long after. Unknown and revoked digests are never
-# remembered.
-FOUND_CACHE_SECONDS = 10.0
+# another process (`sethub tokens revoke`) is refused here at most this long after. Unknown and
+# revoked digests are never remembered.
+FOUND_CACHE_SECONDS = 1.0
 FOUND_CACHE_SIZE = 1024
 _COLUMNS = "id, digest, scope, label, created_at, audiences, revoked_at"
 
@@ -95,6 +95,12 @@ class Tokens:
             ).fetchone()
         )
         return None if row is None else _token(row)
+
+    async def listing(self) -> list[Token]:
+        rows = await self._db.read(
+            lambda conn: conn.execute(f"SELECT {_COLUMNS} FROM tokens ORDER BY id").fetchall()
+        )
+        return [_token(row) for row in rows]
 
     async def revoke(self, token_id: int, *, now: float) -> Revocation:
         """Stop a token working. Its subscriptions stay, and may then be taken over by another
