@@ -149,6 +149,8 @@ async def authenticate(
     presented = bearer_token(authorization)
     if presented is None:
         raise Unauthorized("a bearer token is required")
+    if not presented.isascii():  # tokens are ASCII; aiohttp passes odd bytes on as surrogates
+        raise Unauthorized("the bearer token is not valid")
     digest = _digest(presented)
     found = await store.tokens.find(digest)
     if found is None or not hmac.compare_digest(found[0], digest):

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -217,3 +218,23 @@ def test_tokens_create_list_revoke_and_scope_hints(
     assert code == 0 and "already revoked" in out
     code, _, err = _cli(capsys, "tokens", "revoke", "99", "--db", db)
     assert code == 1 and "no token has id 99" in err
+
+
+@pytest.mark.parametrize("path", ["/hub", "/events"])
+async def test_an_authorization_header_that_is_not_utf8_is_refused_with_401(
+    hub: RunningHub, subscriber: Subscriber, path: str
+) -> None:
+    """Raw bytes, as a client may send them (security review L2): 401, never a 500."""
+    form = {"hub.mode": "subscribe", "hub.topic": hub.topic_url("login"),
+            "hub.callback": subscriber.callback}
+    body = urlencode(form).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub.settings.port)
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
+        .encode() + b"Authorization: Bearer \xff\xfe\r\n\r\n" + body
+    )
+    status_line = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    assert status_line.split()[1] == b"401"
