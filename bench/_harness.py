@@ -35,7 +35,7 @@ def sethub() -> list[str]:
 
 @contextlib.asynccontextmanager
 async def running_hub(*flags: str, db: Path | None = None) -> AsyncIterator[tuple[str, str]]:
-    """A hub on a free port: yields (base URL, publisher token)."""
+    """A hub on a free port: yields (base URL, a token that may publish and subscribe)."""
     async with running_hub_process(*flags, db=db) as (base, token, _pid):
         yield base, token
 
@@ -61,8 +61,8 @@ async def running_hub_process(
     try:
         await wait_for(f"{base}/healthz")
         token = subprocess.run(
-            [*sethub(), "tokens", "create", "--db", str(db)], capture_output=True, text=True,
-            check=True,
+            [*sethub(), "tokens", "create", "--db", str(db), "--scope", "publish subscribe"],
+            capture_output=True, text=True, check=True,
         ).stdout.strip().splitlines()[-1]
         yield base, token, process.pid
     finally:
@@ -129,12 +129,16 @@ async def wait_for(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-async def subscribe_all(base: str, topic: str, ports: list[int], **extra: str) -> None:
+async def subscribe_all(
+    base: str, topic: str, ports: list[int], *, token: str, **extra: str
+) -> None:
+    """Identity topics take a subscriber token: `token` (running_hub's may subscribe)."""
+    headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession() as session:
         for port in ports:
             form = {"hub.mode": "subscribe", "hub.topic": topic,
                     "hub.callback": f"http://127.0.0.1:{port}/cb", **extra}
-            async with session.post(f"{base}/hub", data=form) as response:
+            async with session.post(f"{base}/hub", data=form, headers=headers) as response:
                 if response.status != 202:
                     raise RuntimeError(await response.text())
     await asyncio.sleep(1.0)  # verification is asynchronous

@@ -81,7 +81,7 @@ async def hub_run(
     async with running_hub_process(*flags, db=db) as (base, token, pid):
         topic = f"{base}/topics/login"
         extra = {"hub.secret": "bench-secret"} if args.secret else {}
-        await subscribe_all(base, topic, ports, **extra)
+        await subscribe_all(base, topic, ports, token=token, **extra)
         before = sum(s["count"] for s in await stats(ports))
         headers = {"Authorization": f"Bearer {token}"}
         cpu_before = cpu_seconds(pid)

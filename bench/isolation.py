@@ -24,7 +24,7 @@ async def run(events: int, dead: int, alg: str, healthy: int = 10) -> float:
                            "--retry-schedule", "30") as (base, token), \
             subscribers(healthy, dead) as ports:
         topic = f"{base}/topics/login"
-        await subscribe_all(base, topic, ports["healthy"] + ports["dead"])
+        await subscribe_all(base, topic, ports["healthy"] + ports["dead"], token=token)
         headers = {"Authorization": f"Bearer {token}"}
         started = time.time()
         async with aiohttp.ClientSession() as session:

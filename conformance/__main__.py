@@ -20,6 +20,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--publisher-token", default=None, help="bearer token sent with publish requests"
     )
+    parser.add_argument(
+        "--subscriber-token",
+        default=None,
+        help="bearer token sent with subscribe and unsubscribe requests (sethub: scope "
+        "subscribe, allowed the SET checks' audiences; see conformance/README.md)",
+    )
     parser.add_argument("--only", choices=("websub", "set"), default=None)
     parser.add_argument(
         "--check",
@@ -73,6 +79,7 @@ async def main(args: argparse.Namespace) -> int:
                 harness=harness,
                 session=session,
                 token=args.publisher_token,
+                subscriber_token=args.subscriber_token,
                 timeout=args.timeout,
                 patience=args.patience,
                 events_url=args.events_url or f"{base}/events",

@@ -39,7 +39,8 @@ class Context:
     hub: str
     harness: Harness
     session: aiohttp.ClientSession
-    token: str | None = None
+    token: str | None = None  # sent with publish requests (pings, identity events)
+    subscriber_token: str | None = None  # sent with subscribe and unsubscribe requests
     timeout: float = 10.0  # how long to wait for something the hub should do soon
     settle: float = 0.5  # grace after a verification before relying on the new state
     patience: float = 30.0  # longest wait for slow behaviour (lease expiry, retry budgets)
@@ -49,12 +50,16 @@ class Context:
     jwks_url: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+    @staticmethod
+    def _headers(token: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
     async def post_hub(self, form: Any) -> tuple[int, str, str]:
-        """POST a form to the hub: (status, body text, Content-Type)."""
-        async with self.session.post(self.hub, data=form, headers=self._headers()) as response:
+        """POST a form to the hub: (status, body text, Content-Type). A publish carries the
+        publisher token, anything else the subscriber token (each only if given)."""
+        publishing = isinstance(form, dict) and form.get("hub.mode") == "publish"
+        token = self.token if publishing else self.subscriber_token
+        async with self.session.post(self.hub, data=form, headers=self._headers(token)) as response:
             return response.status, await response.text(), response.headers.get("Content-Type", "")
 
     async def subscribe(
@@ -80,7 +85,9 @@ class Context:
         """Publish one identity event with the hub's publisher API; skip if it has none."""
         if not self.events_url:
             raise Skipped("hub does not publish identity events")
-        async with self.session.post(self.events_url, json=event, headers=self._headers()) as r:
+        async with self.session.post(
+            self.events_url, json=event, headers=self._headers(self.token)
+        ) as r:
             if r.status == 404:
                 raise Skipped("hub does not publish identity events (no publisher API)")
             if r.status != 202:

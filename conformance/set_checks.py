@@ -22,6 +22,11 @@ from .runner import CheckFailed, Context, Skipped, check
 
 CAEP = "https://schemas.openid.net/secevent/caep/event-type/"
 AUDIENCE_PARAMETER = "sethub.audience"
+# The audiences the checks ask for: a hub that binds audiences to subscriber tokens (sethub) must
+# allow these to the --subscriber-token.
+CLAIMS_AUDIENCE = "https://conformance.example/receiver"
+TXN_AUDIENCES = ("https://a.conformance.example", "https://b.conformance.example")
+AUDIENCES = (CLAIMS_AUDIENCE, *TXN_AUDIENCES)
 SESSION_REVOKED = {
     "type": CAEP + "session-revoked",
     "subject": {"format": "iss_sub", "iss": "https://idp.example.com/", "sub": "conformance"},
@@ -173,7 +178,7 @@ async def header_and_signature(ctx: Context) -> None:
 )
 async def claims_profile(ctx: Context) -> None:
     callback = ctx.harness.callback()
-    audience = "https://conformance.example/receiver"
+    audience = CLAIMS_AUDIENCE
     ((delivery, *_),) = await _receive(ctx, SESSION_REVOKED, callback, audiences=[audience])
     claims = claims_of(delivery)
     if ctx.issuer and claims.get("iss") != ctx.issuer:
@@ -219,7 +224,7 @@ async def txn_and_jti(ctx: Context) -> None:
         SESSION_REVOKED,
         first,
         second,
-        audiences=["https://a.conformance.example", "https://b.conformance.example"],
+        audiences=list(TXN_AUDIENCES),
     )
     a, b = claims_of(first.deliveries[0]), claims_of(second.deliveries[0])
     if a.get("jti") == b.get("jti"):

@@ -1,6 +1,9 @@
 """A complete SET receiver: subscribe to an identity topic, verify each SET, print the event.
 
-    python examples/receiver.py --topic http://127.0.0.1:8080/topics/login
+    python examples/receiver.py --topic http://127.0.0.1:8080/topics/login --token "$SUBTOKEN"
+
+Identity topics take a subscriber token (`sethub tokens create --scope subscribe:login`), given
+with --token or SETHUB_TOKEN. It goes only to the hub, with the subscribe and unsubscribe requests.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 
 import aiohttp
@@ -18,7 +22,10 @@ from set_tokens import RemoteJwks, VerifiedSet, Verifier, WebSubSubscriber
 
 async def main(args: argparse.Namespace) -> None:
     origin = f"http://127.0.0.1:{args.port}"
-    async with aiohttp.ClientSession() as session:
+    bearer = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    async with aiohttp.ClientSession() as session, aiohttp.ClientSession(
+        headers=bearer
+    ) as hub_session:
         verifier = Verifier(
             issuer=args.issuer,
             audience=origin,  # the hub's default audience: our callback's origin
@@ -32,7 +39,7 @@ async def main(args: argparse.Namespace) -> None:
             print(f"verified {name} for {subject}: {json.dumps(event.claims.event_payload)}",
                   flush=True)
 
-        subscriber = WebSubSubscriber(callback_url=f"{origin}/callback", session=session,
+        subscriber = WebSubSubscriber(callback_url=f"{origin}/callback", session=hub_session,
                                       verifier=verifier, on_event=on_event)
         app = web.Application()
         subscriber.attach(app, "/callback")
@@ -57,4 +64,6 @@ if __name__ == "__main__":
     parser.add_argument("--issuer", default="http://127.0.0.1:8080",
                         help="the hub's issuer (by default its public URL)")
     parser.add_argument("--port", type=int, default=9001)
+    parser.add_argument("--token", default=os.environ.get("SETHUB_TOKEN"),
+                        help="subscriber token (default: env SETHUB_TOKEN)")
     asyncio.run(main(parser.parse_args()))

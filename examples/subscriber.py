@@ -1,9 +1,11 @@
 """A minimal WebSub subscriber: subscribes to a topic and prints every delivery it receives.
 
-    python examples/subscriber.py --topic http://127.0.0.1:8080/topics/news [--secret S]
+    python examples/subscriber.py --topic http://127.0.0.1:8080/topics/news [--secret S] [--token T]
 
 It answers the hub's verification request only for the topic it asked for, checks
-`X-Hub-Signature` when it subscribed with a secret, and unsubscribes on Ctrl-C.
+`X-Hub-Signature` when it subscribed with a secret, and unsubscribes on Ctrl-C. Content topics
+are open; a hub run with `--subscribe-auth required` takes a subscriber token (--token, or
+SETHUB_TOKEN) on every topic.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import asyncio
 import hashlib
 import hmac
+import os
 import signal
 import sys
 
@@ -61,7 +64,10 @@ async def main(args: argparse.Namespace) -> None:
         form = {"hub.mode": mode, "hub.topic": args.topic, "hub.callback": callback}
         if secret and mode == "subscribe":
             form["hub.secret"] = secret.decode()
-        async with aiohttp.ClientSession() as session, session.post(args.hub, data=form) as reply:
+        bearer = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+        async with aiohttp.ClientSession() as session, session.post(
+            args.hub, data=form, headers=bearer
+        ) as reply:
             print(f"{mode} request: HTTP {reply.status}", flush=True)
             if reply.status != 202:
                 print(await reply.text(), file=sys.stderr)
@@ -83,4 +89,6 @@ if __name__ == "__main__":
     parser.add_argument("--topic", required=True)
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--secret", default=None)
+    parser.add_argument("--token", default=os.environ.get("SETHUB_TOKEN"),
+                        help="subscriber token (default: env SETHUB_TOKEN)")
     asyncio.run(main(parser.parse_args()))

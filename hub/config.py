@@ -98,6 +98,11 @@ class Settings(BaseSettings):
         default=False,
         description="let anyone ping allowed external topics without a publisher token",
     )
+    subscribe_auth: Literal["identity", "required"] = Field(
+        default="identity",
+        description="which subscriptions need a subscriber token: identity (identity topics"
+        " only) or required (every topic)",
+    )
 
     lease_min: int = Field(
         default=DEFAULT_LEASE_MIN,

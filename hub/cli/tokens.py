@@ -1,48 +1,146 @@
-"""`sethub tokens create`: mint a publisher token. It is printed once and stored only as a hash."""
+"""`sethub tokens create|list|revoke`: publisher and subscriber tokens.
+
+A token is printed once, by `create`, and stored only as a hash. Revoking one works on the
+database file directly: a running hub refuses the token within `FOUND_CACHE_SECONDS` (one second).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
-from ..intake.auth import create_token
-from ..store import StoreOpenError, open_store
+from ..intake.auth import (
+    InvalidAudience,
+    InvalidScope,
+    create_token,
+    normalize_audiences,
+    normalize_scope,
+)
+from ..store import StoreOpenError, Token, open_store
+from ..store.sqlite.tokens import Revocation
 
 __all__ = ["register"]
 
-SCOPE_HELP = "space-separated: publish, publish:TOPIC or admin (default publish)"
+SCOPE_HELP = (
+    "space-separated grants: publish, publish:NAME, subscribe, subscribe:NAME or admin, NAME a"
+    " topic name such as login (default publish)"
+)
+AUDIENCE_HELP = (
+    "a SET audience (aud) a subscriber with this token may ask for (repeatable); without it,"
+    " only the callback's own origin"
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("tokens", help="manage publisher tokens")
+    parser = subparsers.add_parser("tokens", help="manage publisher and subscriber tokens")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="create a token and print it as the last line")
     create.add_argument("--db", type=Path, default=Path("sethub.db"), help="the hub's database")
     create.add_argument("--scope", default="publish", help=SCOPE_HELP)
+    create.add_argument(
+        "--audience", action="append", default=[], metavar="AUD", help=AUDIENCE_HELP
+    )
     create.add_argument("--label", default=None, help="a note to recognise the token by")
     create.set_defaults(func=run_create)
+    listing = actions.add_parser(
+        "list", help="list tokens as JSON lines: id, scope, audiences, label, created, revoked"
+    )
+    listing.add_argument("--db", type=Path, default=Path("sethub.db"), help="the hub's database")
+    listing.set_defaults(func=run_list)
+    revoke = actions.add_parser("revoke", help="stop a token working (by its id, see list)")
+    revoke.add_argument("--db", type=Path, default=Path("sethub.db"), help="the hub's database")
+    revoke.add_argument("id", type=int, metavar="ID")
+    revoke.set_defaults(func=run_revoke)
 
 
-async def _create(db: Path, scope: str, label: str | None) -> str:
+async def _create(db: Path, scope: str, label: str | None, audiences: list[str]) -> str:
     store = await open_store(db)
     try:
-        return await create_token(store, scope=scope, label=label, now=time.time())
+        return await create_token(
+            store, scope=scope, label=label, now=time.time(), audiences=audiences
+        )
     finally:
         await store.close()
 
 
 def run_create(args: argparse.Namespace) -> int:
-    if not args.scope.split():
-        print("sethub: --scope must not be empty", file=sys.stderr)
+    try:  # before the database is opened: a typo creates nothing
+        scope = normalize_scope(args.scope)
+        normalize_audiences(args.audience)
+    except (InvalidScope, InvalidAudience) as exc:
+        print(f"sethub: {exc}", file=sys.stderr)
         return 2
     try:
-        token = asyncio.run(_create(args.db, args.scope, args.label))
+        token = asyncio.run(_create(args.db, scope, args.label, args.audience))
     except StoreOpenError as exc:
         print(f"sethub: {exc}", file=sys.stderr)
         return 1
-    print(f"created a token with scope {args.scope!r}; it is shown only once:", file=sys.stderr)
+    print(f"created a token with scope {scope!r}; it is shown only once:", file=sys.stderr)
     print(token)
+    return 0
+
+
+def _when(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+
+
+def _describe(token: Token) -> dict[str, object]:
+    """What an operator may see of a token: never the token, nor its digest."""
+    return {
+        "id": token.id,
+        "scope": token.scope,
+        "audiences": list(token.audiences),
+        "label": token.label,
+        "created": _when(token.created_at),
+        "revoked": _when(token.revoked_at),
+    }
+
+
+async def _list(db: Path) -> list[Token]:
+    store = await open_store(db)
+    try:
+        return await store.tokens.listing()
+    finally:
+        await store.close()
+
+
+def run_list(args: argparse.Namespace) -> int:
+    try:
+        tokens = asyncio.run(_list(args.db))
+    except StoreOpenError as exc:
+        print(f"sethub: {exc}", file=sys.stderr)
+        return 1
+    for token in tokens:
+        print(json.dumps(_describe(token)))
+    return 0
+
+
+async def _revoke(db: Path, token_id: int) -> Revocation:
+    store = await open_store(db)
+    try:
+        return await store.tokens.revoke(token_id, now=time.time())
+    finally:
+        await store.close()
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    try:
+        outcome = asyncio.run(_revoke(args.db, args.id))
+    except StoreOpenError as exc:
+        print(f"sethub: {exc}", file=sys.stderr)
+        return 1
+    if outcome is Revocation.UNKNOWN:
+        print(f"sethub: no token has id {args.id} (see sethub tokens list)", file=sys.stderr)
+        return 1
+    if outcome is Revocation.ALREADY:
+        print(f"token {args.id} was already revoked")
+        return 0
+    print(f"revoked token {args.id}; a running hub refuses it within a second")
     return 0

@@ -2,6 +2,8 @@
 
 Requests are stored as intents before the hub answers, so a restart never forgets one. The state
 of a subscription changes only here, and only after the subscriber echoed our single-use challenge.
+The store hands out one request per (topic, callback) at a time, in arrival order, and at most
+`VERIFICATIONS_PER_HOST` per callback host, so callbacks that never answer cannot hold every slot.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ CHALLENGE_BYTES = 32
 # answer is final (§5.3.1: only 2xx with the exact challenge verifies).
 TRANSPORT_RETRY_DELAYS = (5.0, 30.0, 120.0)
 MAX_CHALLENGE_RESPONSE_BYTES = 4096
+# Verifications in flight to one callback host (one address, or one IPv6 /64). A host that never
+# answers holds this many slots for the verify timeout, never the whole capacity.
+VERIFICATIONS_PER_HOST = 2
 
 
 class IntentVerifier(Worker[Intent]):
@@ -53,7 +58,11 @@ class IntentVerifier(Worker[Intent]):
 
     async def claim(self, limit: int) -> list[Intent]:
         return await self._store.intents.claim_due(
-            owner=self._owner, now=self._clock(), ttl=self._settings.claim_ttl, limit=limit
+            owner=self._owner,
+            now=self._clock(),
+            ttl=self._settings.claim_ttl,
+            limit=limit,
+            per_host=VERIFICATIONS_PER_HOST,
         )
 
     async def handle(self, item: Intent) -> None:
@@ -84,8 +93,30 @@ class IntentVerifier(Worker[Intent]):
             return (0, b"")
         return response.status, response.body
 
+    async def _still_authorised(self, intent: Intent) -> bool:
+        """A request made with a token is verified only while that token is valid, and only if
+        the subscription is not (or no longer) another valid token's. Requests are verified one
+        at a time per (topic, callback), so nothing changes the owner between this and the end
+        of the verification."""
+        if intent.token_id is None:
+            return True
+        token = await self._store.tokens.get(intent.token_id)
+        if token is None or token.revoked:
+            return False
+        existing = await self._store.subscriptions.get(topic=intent.topic, callback=intent.callback)
+        if existing is None or existing.token_id in (None, intent.token_id):
+            return True
+        owner = await self._store.tokens.get(existing.token_id)
+        return owner is None or owner.revoked
+
     async def _verify(self, intent: Intent) -> None:
         settings = self._settings
+        if not await self._still_authorised(intent):
+            await self._store.intents.finish(intent.id)
+            self._metrics.verifications.labels(mode=str(intent.mode), result="refused").inc()
+            log.info("intent %s dropped: its token was revoked or does not own the subscription",
+                     intent.id)
+            return
         challenge = secrets.token_urlsafe(CHALLENGE_BYTES)
         params = {
             "hub.mode": str(intent.mode),
@@ -115,6 +146,8 @@ class IntentVerifier(Worker[Intent]):
                 now=sent_at,
                 audience=intent.audience,
                 event_types=intent.event_types,
+                token_id=intent.token_id,
+                host_key=intent.callback_host or None,
             )
         elif verified:
             await self._store.subscriptions.remove(

@@ -1,7 +1,10 @@
-"""Publisher tokens: random bearer strings, stored as SHA-256 digests, compared in constant time.
+"""Publisher and subscriber tokens: random bearer strings, stored as SHA-256 digests, compared in
+constant time.
 
-A token's scope is a space-separated list: `publish` covers every topic, `publish:NAME` one topic,
-`admin` everything.
+A token's scope is a space-separated list of grants: `publish` (every topic) or `publish:NAME`
+(one topic) for publishers, `subscribe` or `subscribe:NAME` for subscribers, `admin` for
+everything. NAME is a topic's name (`login`), never its URL. A subscriber token also lists the
+SET audiences (`aud`) its holder may ask for; without any, only the callback's own origin.
 """
 
 from __future__ import annotations
@@ -9,32 +12,118 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 
 from ..errors import Forbidden, Unauthorized
 from ..store import Store, Token
+from .topic_policy import TOPIC_NAME
 
-__all__ = ["TOKEN_PREFIX", "authenticate", "create_token", "require_scope", "scope_covers"]
+__all__ = [
+    "SCOPE_FORMS",
+    "TOKEN_PREFIX",
+    "InvalidAudience",
+    "InvalidScope",
+    "authenticate",
+    "create_token",
+    "is_admin",
+    "normalize_audiences",
+    "normalize_scope",
+    "require_scope",
+    "scope_covers",
+]
 
 TOKEN_PREFIX = "sethub_"  # noqa: S105 (a prefix, not a secret)
 TOKEN_BYTES = 32
+ADMIN = "admin"
+ACTIONS = ("publish", "subscribe")
+SCOPE_FORMS = (
+    "publish, publish:NAME, subscribe, subscribe:NAME or admin "
+    "(NAME a topic name such as login: lowercase letters, digits, . _ -)"
+)
+MAX_AUDIENCE_LENGTH = 2048
+
+
+class InvalidScope(ValueError):
+    """A scope that names no known grant; the message shows the forms that exist."""
+
+
+class InvalidAudience(ValueError):
+    """An audience a token cannot carry (empty, too long, or with spaces or control
+    characters)."""
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-async def create_token(store: Store, *, scope: str, label: str | None, now: float) -> str:
+def _valid_grant(grant: str) -> bool:
+    if grant == ADMIN or grant in ACTIONS:
+        return True
+    action, colon, name = grant.partition(":")
+    return bool(colon) and action in ACTIONS and TOPIC_NAME.fullmatch(name) is not None
+
+
+def normalize_scope(scope: str) -> str:
+    """The scope with each grant checked, duplicates dropped; InvalidScope otherwise."""
+    grants = list(dict.fromkeys(scope.split()))
+    if not grants:
+        raise InvalidScope(f"the scope is empty; use {SCOPE_FORMS}")
+    for grant in grants:
+        if not _valid_grant(grant):
+            raise InvalidScope(f"unknown scope {grant!r}{_suggestion(grant)}; use {SCOPE_FORMS}")
+    return " ".join(grants)
+
+
+def _suggestion(grant: str) -> str:
+    """`publish:http://hub/topics/login` names a topic by its URL: suggest `publish:login`."""
+    action, _, rest = grant.partition(":")
+    name = rest.rstrip("/").rpartition("/topics/")[2]
+    if action in ACTIONS and "/topics/" in rest and TOPIC_NAME.fullmatch(name):
+        return f" (did you mean {action}:{name}?)"
+    return ""
+
+
+def normalize_audiences(audiences: Iterable[str]) -> tuple[str, ...]:
+    """The audiences, each checked, duplicates dropped, in the order given."""
+    found = tuple(dict.fromkeys(audiences))
+    for audience in found:
+        if not 0 < len(audience) <= MAX_AUDIENCE_LENGTH:
+            raise InvalidAudience(f"an audience must be 1 to {MAX_AUDIENCE_LENGTH} characters")
+        if any(ch.isspace() or not ch.isprintable() for ch in audience):
+            raise InvalidAudience(f"audience {audience!r} contains spaces or control characters")
+    return found
+
+
+async def create_token(
+    store: Store,
+    *,
+    scope: str,
+    label: str | None,
+    now: float,
+    audiences: Iterable[str] = (),
+) -> str:
     """Mint a token and store its digest. The token itself exists only in the return value."""
+    checked_scope, checked_audiences = normalize_scope(scope), normalize_audiences(audiences)
     token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
-    await store.tokens.add(digest=_digest(token), scope=scope, label=label, now=now)
+    await store.tokens.add(
+        digest=_digest(token),
+        scope=checked_scope,
+        label=label,
+        now=now,
+        audiences=checked_audiences,
+    )
     return token
 
 
 def scope_covers(granted: str, action: str, topic: str | None = None) -> bool:
     scopes = set(granted.split())
-    if "admin" in scopes or action in scopes:
+    if ADMIN in scopes or action in scopes:
         return True
     return topic is not None and f"{action}:{topic}" in scopes
+
+
+def is_admin(token: Token) -> bool:
+    return ADMIN in token.scope.split()
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -60,6 +149,8 @@ async def authenticate(
     presented = bearer_token(authorization)
     if presented is None:
         raise Unauthorized("a bearer token is required")
+    if not presented.isascii():  # tokens are ASCII; aiohttp passes odd bytes on as surrogates
+        raise Unauthorized("the bearer token is not valid")
     digest = _digest(presented)
     found = await store.tokens.find(digest)
     if found is None or not hmac.compare_digest(found[0], digest):

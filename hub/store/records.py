@@ -43,6 +43,7 @@ class Subscription:
     created_at: float
     audience: str | None = None
     event_types: tuple[str, ...] | None = None
+    token_id: int | None = None  # the subscriber token that owns it (None: an open topic's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,8 @@ class Intent:
     attempts: int
     audience: str | None = None
     event_types: tuple[str, ...] | None = None
+    token_id: int | None = None  # the subscriber token that asked (None: an open topic)
+    callback_host: str = ""  # the key of the callback's host: the address it resolved to
 
 
 class EventKind(StrEnum):
@@ -125,3 +128,9 @@ class Token:
     scope: str
     label: str | None
     created_at: float
+    audiences: tuple[str, ...] = ()  # the SET audiences a subscriber may ask for
+    revoked_at: float | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None

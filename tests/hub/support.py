@@ -71,7 +71,8 @@ class RunningHub:
     settings: Settings
     server: TestServer
     session: aiohttp.ClientSession
-    token: str
+    token: str  # scope publish
+    subscriber_token: str = ""  # scope subscribe, no audiences: sent with (un)subscribe requests
 
     @property
     def store(self) -> Store:
@@ -101,14 +102,22 @@ class RunningHub:
 
     publish_content = create_topic
 
-    async def subscribe(self, topic: str, callback: str, **params: str) -> tuple[int, str]:
+    def _bearer(self, token: str | None) -> dict[str, str]:
+        token = self.subscriber_token if token == "default" else token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def subscribe(
+        self, topic: str, callback: str, *, token: str | None = "default", **params: str
+    ) -> tuple[int, str]:
         form = {"hub.mode": "subscribe", "hub.topic": topic, "hub.callback": callback, **params}
-        status, text, _ = await self.post_form(form)
+        status, text, _ = await self.post_form(form, headers=self._bearer(token))
         return status, text
 
-    async def unsubscribe(self, topic: str, callback: str) -> tuple[int, str]:
+    async def unsubscribe(
+        self, topic: str, callback: str, *, token: str | None = "default"
+    ) -> tuple[int, str]:
         form = {"hub.mode": "unsubscribe", "hub.topic": topic, "hub.callback": callback}
-        status, text, _ = await self.post_form(form)
+        status, text, _ = await self.post_form(form, headers=self._bearer(token))
         return status, text
 
     async def ping(self, *topics: str, token: str | None = "default") -> tuple[int, str]:
@@ -127,8 +136,10 @@ async def start_hub(tmp_path: Path, **overrides: Any) -> RunningHub:
     settings = test_settings(tmp_path / "hub.db", port, **overrides)
     server = TestServer(create_app(settings), host="127.0.0.1", port=port)
     await server.start_server()
-    token = await create_token(server.app[STORE], scope="publish", label="tests", now=time.time())
-    return RunningHub(settings, server, aiohttp.ClientSession(), token)
+    store = server.app[STORE]
+    token = await create_token(store, scope="publish", label="tests", now=time.time())
+    subscriber = await create_token(store, scope="subscribe", label="tests", now=time.time())
+    return RunningHub(settings, server, aiohttp.ClientSession(), token, subscriber)
 
 
 async def stop_hub(hub: RunningHub) -> None:

@@ -12,6 +12,7 @@ import pytest
 from jwcrypto import jwk as jwcrypto_jwk
 from jwcrypto import jwt as jwcrypto_jwt
 
+from hub.intake.auth import create_token
 from hub.store import DeliveryState
 
 from .process import running_processes
@@ -39,10 +40,10 @@ async def post_events(hub: RunningHub, body: Any, *, token: str | None = "defaul
         return response.status, await response.json(), response
 
 
-async def subscribed(hub: RunningHub, sub: Subscriber, topic: str = "login", **params: str
-                     ) -> str:
+async def subscribed(hub: RunningHub, sub: Subscriber, topic: str = "login", *,
+                     token: str | None = "default", **params: str) -> str:
     url = hub.topic_url(topic)
-    status, text = await hub.subscribe(url, sub.callback, **params)
+    status, text = await hub.subscribe(url, sub.callback, token=token, **params)
     assert status == 202, text
     await until(lambda: hub.store.subscriptions.get(topic=url, callback=sub.callback))
     return url
@@ -100,8 +101,10 @@ async def test_two_audiences_get_own_aud_and_jti_and_share_txn(
     hub: RunningHub, make_subscriber: Callable[..., Any]
 ) -> None:
     first, second = await make_subscriber(), await make_subscriber()
-    await subscribed(hub, first, **{"sethub.audience": "https://siem.example"})
-    await subscribed(hub, second, **{"sethub.audience": "https://crm.example"})
+    token = await create_token(hub.store, scope="subscribe:login", label=None, now=time.time(),
+                               audiences=["https://siem.example", "https://crm.example"])
+    await subscribed(hub, first, token=token, **{"sethub.audience": "https://siem.example"})
+    await subscribed(hub, second, token=token, **{"sethub.audience": "https://crm.example"})
     status, answer, _ = await post_events(hub, {**LOGIN_FAILED, "txn": "shared"})
     assert status == 202 and answer["events"][0]["subscriptions"] == 2
     await until(lambda: first.deliveries and second.deliveries)

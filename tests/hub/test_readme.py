@@ -77,13 +77,23 @@ async def test_quickstart_example_subscriber_prints_a_delivery(tmp_path: Path) -
         assert hub.terminate() == 0
 
 
+RECEIVER_LINES = (
+    "SUBTOKEN=$(sethub tokens create --scope subscribe:login | tail -n 1)",
+    'python examples/receiver.py --topic http://127.0.0.1:8080/topics/login --token "$SUBTOKEN"',
+)
+
+
 async def test_identity_quickstart_receiver_prints_the_verified_event(tmp_path: Path) -> None:
-    """The README's identity quickstart: hub, examples/receiver.py, `sethub publish`."""
+    """The README's identity quickstart: hub, a subscriber token and examples/receiver.py,
+    `sethub publish`; the README's receiver commands run here as written (on other ports)."""
     from .process import run_sethub
 
+    terminal_2 = README.split("Terminal 2", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    assert terminal_2.strip().splitlines() == list(RECEIVER_LINES)
     db, port, receiver_port = tmp_path / "sethub.db", free_port(), free_port()
     hub = await start_hub_process(db, port, "--allow-private-callbacks")
     token = create_token(db)
+    subscriber_token = create_token(db, scope="subscribe:login")
     out = tmp_path / "receiver.out"
     receiver = None
     base = f"http://127.0.0.1:{port}"
@@ -91,8 +101,8 @@ async def test_identity_quickstart_receiver_prints_the_verified_event(tmp_path: 
         with out.open("w") as handle:
             receiver = subprocess.Popen(
                 [sys.executable, str(ROOT / "examples" / "receiver.py"),
-                 "--topic", f"{base}/topics/login", "--issuer", base,
-                 "--port", str(receiver_port)],
+                 "--topic", f"{base}/topics/login", "--token", subscriber_token,
+                 "--issuer", base, "--port", str(receiver_port)],
                 stdout=handle, stderr=subprocess.STDOUT,
             )
         await until(lambda: f"subscribed to {base}/topics/login" in out.read_text(), timeout=20)

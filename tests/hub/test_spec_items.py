@@ -18,6 +18,7 @@ import pytest
 from conformance import set_checks, websub_checks  # noqa: F401 (registers the checks)
 from conformance.harness import Harness
 from conformance.runner import CHECKS, Check, Context, run_checks
+from hub.intake.auth import create_token
 
 from .support import RunningHub, Subscriber, until
 
@@ -26,12 +27,15 @@ from .support import RunningHub, Subscriber, until
 async def test_conformance_check(make_hub: Callable[..., Any], item: Check) -> None:
     """Items 10-22, 25, 27-32, 37-43 and websub.rocks 100-106, and the SET checks."""
     hub = await make_hub(allow_topic=["http://127.0.0.1:*"], retry_schedule=[0.2, 0.2])
+    subscriber_token = await create_token(hub.store, scope="subscribe", label="conformance",
+                                          now=time.time(), audiences=set_checks.AUDIENCES)
     harness = Harness(hub.url)
     await harness.start()
     try:
         async with aiohttp.ClientSession() as session:
             base = hub.settings.base_url
             context = Context(hub=hub.url, harness=harness, session=session, token=hub.token,
+                              subscriber_token=subscriber_token,
                               timeout=5, settle=0.2, patience=10, events_url=f"{base}/events",
                               set_topic=f"{base}/topics/session", issuer=base,
                               jwks_url=f"{base}/.well-known/jwks.json")

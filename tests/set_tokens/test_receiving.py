@@ -129,7 +129,9 @@ async def test_subscriber_helper_against_a_real_hub(tmp_path: Path) -> None:
     received: list[VerifiedSet] = []
     app = web.Application()
     port = free_port()
-    async with aiohttp.ClientSession() as session:
+    # identity topics take a subscriber token: the subscriber's session sends it
+    bearer = {"Authorization": f"Bearer {hub.subscriber_token}"}
+    async with aiohttp.ClientSession(headers=bearer) as session:
         verifier = Verifier(
             issuer=hub.settings.base_url, audience=f"http://127.0.0.1:{port}",
             algorithms=["RS256"],

@@ -8,6 +8,7 @@ from ...appkeys import PUBLISHING, SETTINGS, STORE, SUBSCRIBING
 from ...errors import InvalidBody, PayloadTooLarge, UnsupportedMediaType
 from ...websub import PublishRequest, parse_hub_request
 from ..auth import authenticate
+from ..limits import client_key
 
 __all__ = ["routes"]
 
@@ -33,7 +34,9 @@ async def hub_request(request: web.Request) -> web.Response:
     if isinstance(parsed, PublishRequest):
         await _publish(request, parsed)
     else:
-        await request.app[SUBSCRIBING].request(parsed, client=request.remote or "unknown")
+        await request.app[SUBSCRIBING].request(
+            parsed, client=request.remote, authorization=request.headers.get("Authorization")
+        )
     return accepted()
 
 
@@ -47,5 +50,5 @@ async def _publish(request: web.Request, parsed: PublishRequest) -> None:
         publishing.admit(f"token:{token.id}")
         await publishing.ping(parsed.topics, may_publish_own=True)
     else:
-        publishing.admit(f"client:{request.remote}")
+        publishing.admit(f"client:{client_key(request.remote)}")
         await publishing.ping(parsed.topics, may_publish_own=False)

@@ -1,4 +1,11 @@
-"""Pending verifications of intent (and denials to send), durable across restarts."""
+"""Pending verifications of intent (and denials to send), durable across restarts.
+
+Every request is kept: a later request for the same (topic, callback) never replaces or cancels
+an earlier one (security review M2). Only the oldest request of a pair can be claimed, so a pair
+is verified one request at a time, in arrival order, each with its own challenge. Claims take the
+callback hosts round-robin, with a bound on each host's verifications in flight, so callbacks that
+never answer hold only their own host's share (security review M3).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,32 @@ from .database import Connection, Database
 from .subscriptions import decode_types, encode_types
 
 __all__ = ["Intents"]
+
+# `heads`: the oldest request of each pair (a later one waits, even while the oldest is claimed
+# or waiting for a retry). `busy`: each host's verifications in flight. A candidate's `turn` is
+# its host's in-flight count plus its place in the host's queue: every host gets its first turn
+# before any host gets its second.
+_CLAIM = """
+UPDATE intents SET claimed_by = :owner, claim_expires = :until WHERE id IN (
+    WITH heads AS (SELECT MIN(id) AS id FROM intents GROUP BY topic, callback),
+    busy AS (
+        SELECT callback_host, COUNT(*) AS inflight FROM intents
+        WHERE claim_expires > :now GROUP BY callback_host
+    ),
+    due AS (
+        SELECT i.id, i.callback_host,
+               ROW_NUMBER() OVER (PARTITION BY i.callback_host ORDER BY i.id) AS place
+        FROM intents i JOIN heads USING (id)
+        WHERE i.next_attempt_at <= :now AND (i.claim_expires IS NULL OR i.claim_expires <= :now)
+    )
+    SELECT due.id FROM due LEFT JOIN busy USING (callback_host)
+    WHERE due.place + COALESCE(busy.inflight, 0) <= :per_host
+    ORDER BY due.place + COALESCE(busy.inflight, 0), due.id
+    LIMIT :limit
+)
+RETURNING id, mode, topic, callback, secret, lease_seconds, reason, attempts, audience,
+    event_types, token_id, callback_host
+"""
 
 
 class Intents:
@@ -27,21 +60,17 @@ class Intents:
         reason: str | None = None,
         audience: str | None = None,
         event_types: tuple[str, ...] | None = None,
+        token_id: int | None = None,
+        callback_host: str = "",
     ) -> int:
+        """Store one request; it waits behind any earlier request for the same pair."""
         sealed = self._box.seal(secret)
 
         def insert(conn: Connection) -> int:
-            if mode is not IntentMode.DENIED:
-                # A newer request for the same pair overrides one not yet being verified.
-                conn.execute(
-                    "DELETE FROM intents WHERE topic = ? AND callback = ? AND mode != ? "
-                    "AND claimed_by IS NULL",
-                    (topic, callback, str(IntentMode.DENIED)),
-                )
             (intent_id,) = conn.execute(
                 "INSERT INTO intents (mode, topic, callback, secret, lease_seconds, reason, "
-                "audience, event_types, next_attempt_at, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "audience, event_types, token_id, callback_host, next_attempt_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     str(mode),
                     topic,
@@ -51,6 +80,8 @@ class Intents:
                     reason,
                     audience,
                     encode_types(event_types),
+                    token_id,
+                    callback_host,
                     now,
                     now,
                 ),
@@ -59,17 +90,17 @@ class Intents:
 
         return await self._db.run(insert)
 
-    async def claim_due(self, *, owner: str, now: float, ttl: float, limit: int) -> list[Intent]:
-        """Lease up to `limit` due intents to `owner` until now + ttl."""
+    async def claim_due(
+        self, *, owner: str, now: float, ttl: float, limit: int, per_host: int
+    ) -> list[Intent]:
+        """Lease up to `limit` due intents to `owner` until now + ttl: only the oldest of each
+        (topic, callback), at most `per_host` in flight per callback host, hosts with fewer in
+        flight first, then the oldest requests."""
         rows = await self._db.run(
             lambda conn: conn.execute(
-                "UPDATE intents SET claimed_by = ?, claim_expires = ? WHERE id IN ("
-                " SELECT id FROM intents WHERE next_attempt_at <= ?"
-                " AND (claim_expires IS NULL OR claim_expires <= ?)"
-                " ORDER BY next_attempt_at, id LIMIT ?) "
-                "RETURNING id, mode, topic, callback, secret, lease_seconds, reason, attempts,"
-                " audience, event_types",
-                (owner, now + ttl, now, now, limit),
+                _CLAIM,
+                {"owner": owner, "now": now, "until": now + ttl, "per_host": per_host,
+                 "limit": limit},
             ).fetchall(),
             durable=False,
         )
@@ -85,6 +116,8 @@ class Intents:
                 attempts=row["attempts"],
                 audience=row["audience"],
                 event_types=decode_types(row["event_types"]),
+                token_id=row["token_id"],
+                callback_host=row["callback_host"],
             )
             for row in sorted(rows, key=lambda r: r["id"])
         ]

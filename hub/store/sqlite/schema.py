@@ -130,4 +130,20 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE deliveries ADD COLUMN jti TEXT;
     """,
+    # 4: pending requests are never overwritten: they are verified one at a time per (topic,
+    # callback), in arrival order (the oldest of each pair, found with this index). A request
+    # keeps the key of its callback's host (the address it resolved to) for the per-host cap,
+    # and claims take the hosts round-robin. A token carries the audiences its holder may ask
+    # for and can be revoked; a subscription, and each pending request, records the token that
+    # asked for it, so another token cannot replace or end it.
+    """
+    CREATE INDEX intents_by_pair ON intents (topic, callback, id);
+    ALTER TABLE intents ADD COLUMN callback_host TEXT NOT NULL DEFAULT '';
+    CREATE INDEX intents_by_host ON intents (callback_host, claim_expires);
+    -- audiences: a JSON array of the SET audiences its holder may ask for (NULL: none listed)
+    ALTER TABLE tokens ADD COLUMN audiences TEXT;
+    ALTER TABLE tokens ADD COLUMN revoked_at REAL;
+    ALTER TABLE intents ADD COLUMN token_id INTEGER;
+    ALTER TABLE subscriptions ADD COLUMN token_id INTEGER;
+    """,
 )

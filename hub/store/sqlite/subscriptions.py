@@ -13,7 +13,8 @@ from .database import Connection, Database
 __all__ = ["Subscriptions", "callback_host", "decode_types", "encode_types"]
 
 _COLUMNS = (
-    "id, topic, callback, secret, lease_seconds, expires_at, created_at, audience, event_types"
+    "id, topic, callback, secret, lease_seconds, expires_at, created_at, audience, event_types,"
+    " token_id"
 )
 
 
@@ -40,6 +41,7 @@ def _row(row: sqlite3.Row, box: SecretBox) -> Subscription:
         created_at=row["created_at"],
         audience=row["audience"],
         event_types=decode_types(row["event_types"]),
+        token_id=row["token_id"],
     )
 
 
@@ -67,11 +69,15 @@ class Subscriptions:
         now: float,
         audience: str | None = None,
         event_types: tuple[str, ...] | None = None,
+        token_id: int | None = None,
+        host_key: str | None = None,
     ) -> Subscription:
         """Create or replace the (topic, callback) subscription after a verified subscribe.
 
         A re-subscription keeps the row id, so deliveries already queued for it still go out, and
-        takes the new secret (or none) and the new lease, as WebSub §5.1 asks.
+        takes the new secret (or none) and the new lease, as WebSub §5.1 asks. `token_id` is the
+        subscriber token that now owns it; `host_key` the key of the per-host cap (by default
+        the callback's host name).
         """
         values = (
             topic,
@@ -83,17 +89,19 @@ class Subscriptions:
             now,
             audience,
             encode_types(event_types),
-            callback_host(callback),
+            host_key or callback_host(callback),
+            token_id,
         )
         row = await self._db.run(
             lambda conn: conn.execute(
                 "INSERT INTO subscriptions (topic, callback, secret, lease_seconds, expires_at,"
-                " created_at, updated_at, audience, event_types, callback_host) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                " created_at, updated_at, audience, event_types, callback_host, token_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (topic, callback) DO UPDATE SET secret = excluded.secret, "
                 "lease_seconds = excluded.lease_seconds, expires_at = excluded.expires_at, "
                 "updated_at = excluded.updated_at, audience = excluded.audience, "
-                "failing_since = NULL, disabled_at = NULL, "
+                "failing_since = NULL, disabled_at = NULL, token_id = excluded.token_id, "
+                "callback_host = excluded.callback_host, "
                 f"event_types = excluded.event_types RETURNING {_COLUMNS}",
                 values,
             ).fetchone()

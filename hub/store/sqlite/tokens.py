@@ -1,18 +1,42 @@
-"""Publisher tokens, stored only as SHA-256 digests (the tokens are 256-bit random strings)."""
+"""Publisher and subscriber tokens, stored only as SHA-256 digests (the tokens are 256-bit random
+strings), with the audiences a subscriber may ask for, and revocation."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
+from enum import StrEnum
 
 from ..records import Token
 from .database import Connection, Database
 
-__all__ = ["Tokens"]
+__all__ = ["Revocation", "Tokens"]
 
-# Every publish presents a token; a lookup is remembered this long (tokens never change once
-# made, so only a row deleted by hand would be seen late). Unknown digests are never remembered.
-FOUND_CACHE_SECONDS = 10.0
+# Every publish and every subscription to an identity topic presents a token; a lookup is
+# remembered this long. A token revoked through this object is forgotten at once; one revoked by
+# another process (`sethub tokens revoke`) is refused here at most this long after. Unknown and
+# revoked digests are never remembered.
+FOUND_CACHE_SECONDS = 1.0
 FOUND_CACHE_SIZE = 1024
+_COLUMNS = "id, digest, scope, label, created_at, audiences, revoked_at"
+
+
+class Revocation(StrEnum):
+    REVOKED = "revoked"
+    ALREADY = "already revoked"
+    UNKNOWN = "unknown"
+
+
+def _token(row: sqlite3.Row) -> Token:
+    return Token(
+        id=row["id"],
+        scope=row["scope"],
+        label=row["label"],
+        created_at=row["created_at"],
+        audiences=tuple(json.loads(row["audiences"])) if row["audiences"] else (),
+        revoked_at=row["revoked_at"],
+    )
 
 
 class Tokens:
@@ -20,19 +44,30 @@ class Tokens:
         self._db = db
         self._found: dict[str, tuple[float, tuple[str, Token]]] = {}
 
-    async def add(self, *, digest: str, scope: str, label: str | None, now: float) -> int:
+    async def add(
+        self,
+        *,
+        digest: str,
+        scope: str,
+        label: str | None,
+        now: float,
+        audiences: tuple[str, ...] = (),
+    ) -> int:
+        listed = json.dumps(list(audiences)) if audiences else None
+
         def insert(conn: Connection) -> int:
             (token_id,) = conn.execute(
-                "INSERT INTO tokens (digest, scope, label, created_at) VALUES (?, ?, ?, ?) "
-                "RETURNING id",
-                (digest, scope, label, now),
+                "INSERT INTO tokens (digest, scope, label, created_at, audiences) "
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (digest, scope, label, now, listed),
             ).fetchone()
             return int(token_id)
 
         return await self._db.run(insert)
 
     async def find(self, digest: str) -> tuple[str, Token] | None:
-        """The stored digest with its token, for the caller's constant-time comparison."""
+        """The stored digest with its token, for the caller's constant-time comparison; None for
+        an unknown or revoked token."""
         cached = self._found.get(digest)
         if cached is not None and time.monotonic() < cached[0]:
             return cached[1]
@@ -46,13 +81,44 @@ class Tokens:
     async def _lookup(self, digest: str) -> tuple[str, Token] | None:
         row = await self._db.read(
             lambda conn: conn.execute(
-                "SELECT id, digest, scope, label, created_at FROM tokens WHERE digest = ?",
+                f"SELECT {_COLUMNS} FROM tokens WHERE digest = ? AND revoked_at IS NULL",
                 (digest,),
             ).fetchone()
         )
-        if row is None:
-            return None
-        token = Token(
-            id=row["id"], scope=row["scope"], label=row["label"], created_at=row["created_at"]
+        return None if row is None else (row["digest"], _token(row))
+
+    async def get(self, token_id: int) -> Token | None:
+        """The token with this id, revoked or not, read afresh (never from the cache)."""
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                f"SELECT {_COLUMNS} FROM tokens WHERE id = ?", (token_id,)
+            ).fetchone()
         )
-        return row["digest"], token
+        return None if row is None else _token(row)
+
+    async def listing(self) -> list[Token]:
+        rows = await self._db.read(
+            lambda conn: conn.execute(f"SELECT {_COLUMNS} FROM tokens ORDER BY id").fetchall()
+        )
+        return [_token(row) for row in rows]
+
+    async def revoke(self, token_id: int, *, now: float) -> Revocation:
+        """Stop a token working. Its subscriptions stay, and may then be taken over by another
+        token whose holder verifies the callback."""
+
+        def update(conn: Connection) -> Revocation:
+            row = conn.execute(
+                "SELECT revoked_at FROM tokens WHERE id = ?", (token_id,)
+            ).fetchone()
+            if row is None:
+                return Revocation.UNKNOWN
+            if row["revoked_at"] is not None:
+                return Revocation.ALREADY
+            conn.execute("UPDATE tokens SET revoked_at = ? WHERE id = ?", (now, token_id))
+            return Revocation.REVOKED
+
+        outcome = await self._db.run(update)
+        for digest, (_, (_, token)) in list(self._found.items()):
+            if token.id == token_id:
+                del self._found[digest]
+        return outcome
