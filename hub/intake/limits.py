@@ -23,7 +23,7 @@ from yarl import URL
 
 from ..errors import TooManyRequests
 from ..outbound import OutboundError
-from ..outbound.addresses import IPAddress, resolve
+from ..outbound.addresses import IPAddress, address_of, resolve
 
 __all__ = ["IPV6_KEY_PREFIX", "RateLimiter", "address_key", "callback_key", "client_key"]
 
@@ -57,7 +57,7 @@ async def callback_key(callback: str) -> str:
     host = url.raw_host or ""
     try:
         found = await resolve(host, url.port or 0)
-        return min(address_key(ipaddress.ip_address(a.partition("%")[0])) for a in found)
+        return min(address_key(address_of(info)) for info in found)
     except (OutboundError, ValueError):
         return host.lower()
 
