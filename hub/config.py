@@ -15,9 +15,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
+from .database_url import DatabaseLocation, parse_database
 from .sealing import parse_key
 from .topic_urls import parse_prefix
 
@@ -66,8 +75,9 @@ class Settings(BaseSettings):
         le=65535,
         description="port to listen on",
     )
-    db: Path = Field(
-        default=Path("sethub.db"), description="SQLite database file (created if missing)"
+    db: Annotated[DatabaseLocation, PlainValidator(parse_database), PlainSerializer(str)] = Field(
+        default=Path("sethub.db"),
+        description="SQLite database file (created if missing), or postgresql://USER@HOST:PORT/DB",
     )
     db_max_bytes: int = Field(
         default=0,

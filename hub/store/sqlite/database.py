@@ -17,17 +17,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from .schema import MIGRATIONS
+from ..errors import StoreOpenError
+from ..migrations import pending
+from ..migrations import status as schema_status
+from ..records import SchemaStatus
+from .legacy import complete_schema_1
 
 __all__ = ["Connection", "Database", "StoreOpenError"]
 
 BUSY_TIMEOUT_MS = 5000
 T = TypeVar("T")
 Connection = sqlite3.Connection
-
-
-class StoreOpenError(RuntimeError):
-    """The database file cannot be opened or migrated; the message says why."""
 
 
 class Database:
@@ -37,7 +37,9 @@ class Database:
         self.path = path
 
     @classmethod
-    async def open(cls, path: Path, *, max_bytes: int = 0) -> Database:
+    async def open(cls, path: Path, *, max_bytes: int = 0, migrate: bool = True) -> Database:
+        """Open (creating the file if missing) and, unless told not to, bring the schema up to
+        date; StoreOpenError says why it cannot."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sethub-store")
         loop = asyncio.get_running_loop()
         try:
@@ -47,7 +49,7 @@ class Database:
             raise StoreOpenError(f"cannot open database {path}: {exc}") from exc
         database = cls(connection, executor, path)
         try:
-            await database.run(lambda conn: _migrate(conn, path))
+            await (database.migrate() if migrate else database.schema_status())
         except sqlite3.Error as exc:
             await database.close()
             raise StoreOpenError(f"cannot use database {path}: {exc}") from exc
@@ -76,6 +78,14 @@ class Database:
     ) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, wrapper, self._connection, work)
+
+    async def schema_status(self) -> SchemaStatus:
+        (version,) = await self.read(lambda conn: conn.execute("PRAGMA user_version").fetchone())
+        return schema_status(int(version))
+
+    async def migrate(self) -> list[int]:
+        """Apply the pending migrations in one transaction; their numbers."""
+        return await self.run(lambda conn: _migrate(conn, self.path))
 
     async def integrity_check(self) -> str:
         row = await self.read(lambda conn: conn.execute("PRAGMA integrity_check").fetchone())
@@ -134,14 +144,17 @@ def _in_snapshot(conn: Connection, work: Callable[[Connection], T]) -> T:
         conn.execute("ROLLBACK")
 
 
-def _migrate(conn: Connection, path: Path) -> None:
+def _migrate(conn: Connection, path: Path) -> list[int]:
     (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version > len(MIGRATIONS):
-        raise StoreOpenError(f"database {path} has schema {version}, newer than this sethub knows")
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        for statement in _statements(script):
+    applied = []
+    for migration in pending(version, database=str(path)):
+        if migration.number == 2:
+            complete_schema_1(conn)  # a file made while migration 1 still grew
+        for statement in _statements(migration.sqlite):
             conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute(f"PRAGMA user_version = {migration.number}")
+        applied.append(migration.number)
+    return applied
 
 
 def _statements(script: str) -> list[str]:

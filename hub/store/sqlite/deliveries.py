@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from ...sealing import SecretBox
-from ..records import DeliveryState, DueDelivery, EventKind, NewEvent, PublishedEvent
+from ..records import (
+    Attempt,
+    DeliveryState,
+    DueDelivery,
+    EventKind,
+    NewEvent,
+    PublishedEvent,
+    PublishRequest,
+    Settlement,
+)
 from .database import Connection, Database
-from .events import PublishRequest, publish_all
+from .events import publish_all
 from .subscriptions import cancel_pending
 
 # A claim reads this many candidates per delivery it may take, so that a few subscriptions with
@@ -18,23 +26,6 @@ from .subscriptions import cancel_pending
 CLAIM_SCAN_FACTOR = 4
 
 __all__ = ["Attempt", "Deliveries", "Settlement"]
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """A delivery's new state after an attempt; see `Deliveries.record_many`.
-
-    `body`: the SET rendered for this attempt, kept (if none is yet) so that a retry resends
-    exactly it.
-    """
-
-    delivery_id: int
-    subscription_id: int
-    attempt: Attempt
-    state: DeliveryState
-    next_attempt_at: float | None = None
-    rejection: str | None = None
-    body: bytes | None = None
 
 
 DELIVERED = DeliveryState.DELIVERED
@@ -92,17 +83,6 @@ def _settle_all(conn: Connection, settlements: Sequence[Settlement]) -> None:
             if s.state is not DELIVERED
         ],
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """What one delivery attempt did, recorded with the state change it causes."""
-
-    started_at: float
-    duration: float
-    outcome: str
-    status: int | None = None
-    error: str | None = None
 
 
 def _fair_share(

@@ -1,0 +1,141 @@
+"""The PostgreSQL schema: the same numbered migrations as SQLite's (`..sqlite.schema`), each in
+PostgreSQL's own words, applied in order and recorded in `schema_migrations`.
+
+Migration N here makes the same tables, columns and meanings as migration N there, so both
+backends hold the same data with the same behaviour; the types are PostgreSQL's: `bigint` ids
+from identity sequences (never reused), `double precision` seconds since the epoch (as SQLite's
+REAL), `bytea` for bodies and sealed secrets, and `text[]` where SQLite keeps a JSON array.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS"]
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE subscriptions (
+        id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        topic         text             NOT NULL,
+        callback      text             NOT NULL,
+        secret        bytea,
+        lease_seconds integer          NOT NULL,
+        expires_at    double precision NOT NULL,
+        created_at    double precision NOT NULL,
+        updated_at    double precision NOT NULL,
+        callback_host text             NOT NULL,
+        failing_since double precision,
+        disabled_at   double precision,
+        audience      text,
+        event_types   text[],
+        UNIQUE (topic, callback)
+    );
+    CREATE INDEX subscriptions_by_topic ON subscriptions (topic, expires_at);
+    CREATE INDEX subscriptions_by_expiry ON subscriptions (expires_at);
+    CREATE INDEX subscriptions_by_host ON subscriptions (callback_host, expires_at);
+
+    CREATE TABLE intents (
+        id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        mode            text             NOT NULL,
+        topic           text             NOT NULL,
+        callback        text             NOT NULL,
+        secret          bytea,
+        lease_seconds   integer,
+        reason          text,
+        audience        text,
+        event_types     text[],
+        attempts        integer          NOT NULL DEFAULT 0,
+        next_attempt_at double precision NOT NULL,
+        claimed_by      text,
+        claim_expires   double precision,
+        created_at      double precision NOT NULL
+    );
+    CREATE INDEX intents_due ON intents (next_attempt_at);
+
+    CREATE TABLE topics (
+        name         text PRIMARY KEY,
+        content_type text             NOT NULL,
+        content      bytea            NOT NULL,
+        created_at   double precision NOT NULL,
+        updated_at   double precision NOT NULL
+    );
+
+    CREATE TABLE events (
+        id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        topic        text             NOT NULL,
+        kind         text             NOT NULL DEFAULT 'content',
+        event_type   text,
+        content_type text             NOT NULL,
+        body         bytea            NOT NULL,
+        created_at   double precision NOT NULL
+    );
+
+    CREATE TABLE idempotency_keys (
+        key        text PRIMARY KEY,
+        response   text             NOT NULL,
+        created_at double precision NOT NULL
+    );
+
+    CREATE TABLE deliveries (
+        id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        event_id        bigint           NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        subscription_id bigint           NOT NULL,
+        state           text             NOT NULL DEFAULT 'pending',
+        attempts        integer          NOT NULL DEFAULT 0,
+        next_attempt_at double precision NOT NULL,
+        claimed_by      text,
+        claim_expires   double precision,
+        last_status     integer,
+        last_error      text,
+        rejection       text,
+        body            bytea,
+        created_at      double precision NOT NULL,
+        updated_at      double precision NOT NULL
+    );
+    CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE state = 'pending';
+    CREATE INDEX deliveries_by_subscription ON deliveries (subscription_id, state);
+    CREATE INDEX deliveries_by_event ON deliveries (event_id);
+
+    CREATE TABLE delivery_attempts (
+        id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        delivery_id bigint           NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+        attempt     integer          NOT NULL,
+        started_at  double precision NOT NULL,
+        duration    double precision NOT NULL,
+        status      integer,
+        error       text,
+        outcome     text             NOT NULL
+    );
+    CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts (delivery_id);
+
+    CREATE TABLE tokens (
+        id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        digest     text             NOT NULL UNIQUE,
+        scope      text             NOT NULL,
+        label      text,
+        created_at double precision NOT NULL
+    );
+    """,
+    # 2: claims walk the due deliveries in (next_attempt_at, id) order, the order they are taken
+    # in, so a claim reads what it takes and locks it (FOR UPDATE SKIP LOCKED), not a sort of
+    # everything pending.
+    """
+    DROP INDEX deliveries_due;
+    CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id) WHERE state = 'pending';
+    """,
+    # 3: the jti of an identity delivery's SET, drawn when the delivery is stored.
+    """
+    ALTER TABLE deliveries ADD COLUMN jti text;
+    """,
+    # 4: every subscription request is kept and verified in arrival order per (topic, callback),
+    # hosts round-robin; tokens carry audiences and can be revoked; requests and subscriptions
+    # record the token that asked.
+    """
+    CREATE INDEX intents_by_pair ON intents (topic, callback, id);
+    ALTER TABLE intents ADD COLUMN callback_host text NOT NULL DEFAULT '';
+    CREATE INDEX intents_by_host ON intents (callback_host, claim_expires);
+    ALTER TABLE tokens ADD COLUMN audiences text[];
+    ALTER TABLE tokens ADD COLUMN revoked_at double precision;
+    ALTER TABLE intents ADD COLUMN token_id bigint;
+    ALTER TABLE subscriptions ADD COLUMN token_id bigint;
+    """,
+)
