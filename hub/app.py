@@ -48,6 +48,7 @@ from .intake.subscribing import Subscribing
 from .intake.topic_policy import TopicPolicy
 from .metrics import Metrics
 from .outbound import DestinationPolicy, OutboundClient
+from .outbound.loggable import loggable_url
 from .signing.signer import SetSigner
 from .store import open_store
 
@@ -177,7 +178,7 @@ async def _janitor(app: web.Application) -> AsyncIterator[None]:
                         "disabled subscription %s of %s at %s: failing for over %ss",
                         subscription.id,
                         subscription.topic,
-                        subscription.callback,
+                        loggable_url(subscription.callback),
                         settings.disable_failing_after,
                     )
                 await store.deliveries.purge_finished(older_than=clock() - settings.retention)
