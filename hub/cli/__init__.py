@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -11,6 +12,9 @@ from . import deliveries, keys, publish, serve, tokens, verify
 __all__ = ["main"]
 
 SUBCOMMANDS = (serve, tokens, keys, publish, verify, deliveries)
+# Every file sethub writes (the database and its -wal/-shm, signing keys, the key manifest) holds
+# secrets or personal data: the owner's alone, whatever umask the shell was started with.
+PRIVATE_UMASK = 0o077
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

@@ -1,10 +1,15 @@
-"""hub.secret values encrypted at rest with --secret-key, and start-up refusing the wrong key."""
+"""Files at rest: the owner's alone (0600/0700) whatever the umask, and hub.secret values
+encrypted with --secret-key, start-up refusing the wrong key."""
 
 from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Callable
+import sqlite3
+import stat
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +19,8 @@ from hub.sealing import SealingError, SecretBox, parse_key
 from hub.store import StoreOpenError, open_store
 from set_tokens import signature_valid
 
-from .process import query
-from .support import until
+from .process import query, sethub_command, start_hub_process
+from .support import free_port, until
 
 
 def new_key() -> str:
@@ -66,3 +71,76 @@ async def test_secret_sealed_in_the_database_and_signatures_still_valid(
         await open_store(db)
     store = await open_store(db, secret_key=parse_key(key))
     await store.close()
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@contextmanager
+def umask(value: int) -> Iterator[None]:
+    """This process's umask (inherited by the processes it starts) for the block."""
+    previous = os.umask(value)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+async def test_database_and_its_side_files_are_private_under_umask_000(tmp_path: Path) -> None:
+    db = tmp_path / "hub.db"
+    with umask(0):
+        store = await open_store(db)
+        try:
+            await store.topics.put(name="news", content_type="text/plain", content=b"x", now=1.0)
+            modes = {path.name: mode(path) for path in tmp_path.iterdir()}
+        finally:
+            await store.close()
+    assert modes == {"hub.db": 0o600, "hub.db-wal": 0o600, "hub.db-shm": 0o600}
+
+
+async def test_a_world_readable_database_of_an_older_hub_is_made_private(tmp_path: Path) -> None:
+    db = tmp_path / "hub.db"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE leftover (x)")
+    db.chmod(0o644)
+    store = await open_store(db)
+    try:
+        assert mode(db) == 0o600
+        assert mode(tmp_path / "hub.db-wal") == 0o600
+    finally:
+        await store.close()
+
+
+async def test_a_missing_directory_is_refused_not_created(tmp_path: Path) -> None:
+    with pytest.raises(StoreOpenError, match=f"{tmp_path / 'typo'} does not exist"):
+        await open_store(tmp_path / "typo" / "hub.db")
+    assert not (tmp_path / "typo").exists()
+
+
+async def test_serve_under_umask_000_writes_only_private_files(tmp_path: Path) -> None:
+    db = tmp_path / "hub.db"
+    with umask(0):
+        running = await start_hub_process(db, free_port())
+    try:
+        keys = tmp_path / "keys"
+        written = [db, tmp_path / "hub.db-wal", tmp_path / "hub.db-shm", *keys.iterdir()]
+        assert {path.name: mode(path) for path in written} == {
+            path.name: 0o600 for path in written
+        }
+        assert mode(keys) == 0o700
+    finally:
+        assert running.terminate() == 0
+
+
+def test_keys_generate_under_umask_000_writes_only_private_files(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    done = subprocess.run(
+        [*sethub_command(), "keys", "generate", "--keys-dir", str(keys)],
+        capture_output=True, text=True, timeout=30, check=False, umask=0,
+    )
+    assert done.returncode == 0, done.stderr
+    assert {path.name: mode(path) for path in keys.iterdir()} == {
+        path.name: 0o600 for path in keys.iterdir()
+    }
+    assert mode(keys) == 0o700
