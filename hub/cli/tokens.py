@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import sys
 import time
-from pathlib import Path
 
+from ..config import Settings
 from ..intake.auth import create_token
-from ..store import StoreOpenError, open_store
+from ..store import StoreOpenError
+from .existing_store import open_existing_store
+from .options import add_config_flag, add_setting_flags, command_settings
 
 __all__ = ["register"]
 
@@ -20,14 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("tokens", help="manage publisher tokens")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="create a token and print it as the last line")
-    create.add_argument("--db", type=Path, default=Path("sethub.db"), help="the hub's database")
+    add_setting_flags(create, ["db"])
+    add_config_flag(create)
     create.add_argument("--scope", default="publish", help=SCOPE_HELP)
     create.add_argument("--label", default=None, help="a note to recognise the token by")
     create.set_defaults(func=run_create)
 
 
-async def _create(db: Path, scope: str, label: str | None) -> str:
-    store = await open_store(db)
+async def _create(settings: Settings, scope: str, label: str | None) -> str:
+    store = await open_existing_store(settings)
     try:
         return await create_token(store, scope=scope, label=label, now=time.time())
     finally:
@@ -39,7 +42,7 @@ def run_create(args: argparse.Namespace) -> int:
         print("sethub: --scope must not be empty", file=sys.stderr)
         return 2
     try:
-        token = asyncio.run(_create(args.db, args.scope, args.label))
+        token = asyncio.run(_create(command_settings(args), args.scope, args.label))
     except StoreOpenError as exc:
         print(f"sethub: {exc}", file=sys.stderr)
         return 1
