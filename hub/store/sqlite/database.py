@@ -91,6 +91,12 @@ class Database:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, wrapper, self._connection, work)
 
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database file and empty it: bytes that the last transactions
+        overwrote are then gone from both files (used after sealing plaintext secrets)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, _truncate_wal, self._connection)
+
     async def integrity_check(self) -> str:
         row = await self.read(lambda conn: conn.execute("PRAGMA integrity_check").fetchone())
         return str(row[0])
@@ -143,6 +149,10 @@ def _connect(path: Path, max_bytes: int) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _truncate_wal(conn: Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _in_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
