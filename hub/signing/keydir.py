@@ -51,6 +51,11 @@ def problem(exc: BaseException, directory: Path) -> str:
         where = _relative(cause.filename, directory)
         if isinstance(cause, FileExistsError):
             return f"{where or directory} is a file, not a directory"
+        if isinstance(cause, NotADirectoryError):
+            path = Path(cause.filename or directory)
+            blocker = next((parent for parent in path.parents if parent.is_file()), None)
+            if blocker is not None:
+                return f"{blocker} is a file, not a directory"
         reason = cause.strerror or str(cause)
         return f"{where}: {reason}" if where else reason
     return str(cause)

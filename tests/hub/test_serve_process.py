@@ -119,6 +119,13 @@ def _file_in_the_way(tmp_path: Path) -> tuple[Path, str]:
     return keys, f"cannot write signing keys in {keys}: {keys} is a file, not a directory"
 
 
+def _file_above(tmp_path: Path) -> tuple[Path, str]:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a directory")
+    keys = blocker / "keys"
+    return keys, f"cannot write signing keys in {keys}: {blocker} is a file, not a directory"
+
+
 def _corrupt_manifest(tmp_path: Path) -> tuple[Path, str]:
     keys = _keys_dir_with_keys(tmp_path / "keys")
     (keys / "keyset.json").write_text("{oops")
@@ -144,7 +151,7 @@ def _unreadable_manifest(tmp_path: Path) -> tuple[Path, str]:
     return keys, f"cannot read signing keys in {keys}: keyset.json: Permission denied"
 
 
-@pytest.mark.parametrize("case", [_file_in_the_way, _corrupt_manifest])
+@pytest.mark.parametrize("case", [_file_in_the_way, _file_above, _corrupt_manifest])
 def test_keys_dir_problems_are_named_as_such(
     sethub: Sethub, tmp_path: Path, case: object
 ) -> None:
