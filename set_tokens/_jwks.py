@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from ._bodies import read_body
 from ._errors import ConfigurationError
 from ._keys import KeySet, SigningKey
 
@@ -83,9 +84,11 @@ class RemoteJwks:
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
                 allow_redirects=False,
             ) as response:
-                body = await response.content.read(MAX_JWKS_BYTES + 1)
-                if response.status != 200 or len(body) > MAX_JWKS_BYTES:
+                if response.status != 200:
                     raise ConfigurationError(f"JWKS {self.url} answered {response.status}")
+                body = await read_body(response.content, MAX_JWKS_BYTES)
+                if body is None:
+                    raise ConfigurationError(f"JWKS {self.url} is over {MAX_JWKS_BYTES} bytes")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ConfigurationError(f"cannot fetch JWKS {self.url}: {exc}") from exc
         finally:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from ._bodies import read_body
 from ._errors import InvalidRequest, ReplayedToken, SetError
 from ._verify import VerifiedSet, Verifier
 
@@ -42,8 +43,8 @@ def make_push_handler(
         if request.content_type != SET_MEDIA_TYPE:
             # Not a SET at all: a permanent error for this request, so 400 rather than 415.
             return rejection_response(InvalidRequest(f"the body must be {SET_MEDIA_TYPE}"))
-        body = await request.content.read(max_bytes + 1)
-        if len(body) > max_bytes:
+        body = await read_body(request.content, max_bytes)
+        if body is None:
             return rejection_response(InvalidRequest("the SET is too large"))
         try:
             token = body.decode("ascii").strip()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
+from ._bodies import read_body
 from ._errors import ReplayedToken, SetError
 from ._receive import SET_MEDIA_TYPE, rejection_response
 from ._verify import VerifiedSet, Verifier
@@ -219,8 +220,8 @@ class WebSubSubscriber:
         subscription = self._topic_of(request)
         if subscription is None:
             return web.Response(status=410, text="not subscribed\n")  # §7: ends the subscription
-        body = await request.content.read(MAX_DELIVERY_BYTES + 1)
-        if len(body) > MAX_DELIVERY_BYTES:
+        body = await read_body(request.content, MAX_DELIVERY_BYTES)
+        if body is None:
             return web.Response(status=413)
         if subscription.secret and not signature_valid(
             request.headers.get("X-Hub-Signature"), subscription.secret, body
