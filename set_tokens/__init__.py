@@ -22,8 +22,10 @@ from ._errors import (
     InvalidIssuer,
     InvalidKey,
     InvalidRequest,
+    KeysUnavailable,
     ReplayedToken,
     SetError,
+    Unavailable,
 )
 from ._issue import SET_TYP, build_claims, issue, sign_claims
 from ._jwks import JwksSource, RemoteJwks, StaticJwks
@@ -85,6 +87,7 @@ __all__ = [
     "JwksSource",
     "JwtIdId",
     "KeySet",
+    "KeysUnavailable",
     "OpaqueId",
     "PhoneNumberId",
     "RemoteJwks",
@@ -98,6 +101,7 @@ __all__ = [
     "SubjectIdentifier",
     "SubscriptionFailed",
     "TopicSubscription",
+    "Unavailable",
     "UnknownEventType",
     "UriId",
     "VerifiedSet",

@@ -20,8 +20,8 @@ import aiohttp
 from aiohttp import web
 
 from ._bodies import read_body
-from ._errors import ReplayedToken, SetError
-from ._receive import SET_MEDIA_TYPE, rejection_response
+from ._errors import ReplayedToken, SetError, Unavailable
+from ._receive import SET_MEDIA_TYPE, rejection_response, unavailable_response
 from ._verify import VerifiedSet, Verifier
 
 __all__ = [
@@ -234,6 +234,8 @@ class WebSubSubscriber:
                 return web.Response(status=202)
             except SetError as error:
                 return rejection_response(error)
+            except Unavailable as error:
+                return unavailable_response(error)
             if self._on_event is not None:
                 try:
                     await self._on_event(verified)

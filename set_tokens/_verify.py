@@ -27,6 +27,7 @@ from ._errors import (
     InvalidIssuer,
     InvalidKey,
     InvalidRequest,
+    KeysUnavailable,
     ReplayedToken,
 )
 from ._issue import SET_TYP
@@ -126,8 +127,10 @@ class Verifier:
             raise InvalidKey("the kid is not a string")
         try:
             jwk = await self.jwks.key(kid)
-        except ConfigurationError as exc:
-            raise InvalidKey("the issuer's keys cannot be retrieved") from exc
+        except KeysUnavailable:
+            raise
+        except ConfigurationError as exc:  # a key source of the application's own
+            raise KeysUnavailable(f"the issuer's keys cannot be retrieved: {exc}") from exc
         if jwk is None:
             raise InvalidKey("unknown signing key")
         return self._verify_with(token, header, jwk, now=now)

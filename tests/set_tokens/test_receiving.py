@@ -3,7 +3,6 @@ subscriber helper against a real sethub hub."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -110,14 +109,16 @@ async def test_remote_jwks_refetches_on_unknown_kid_at_most_once_per_interval() 
     server = await serve(app)
     try:
         async with aiohttp.ClientSession() as session:
+            now = [1000.0]
             source = RemoteJwks(str(server.make_url("/jwks")), session=session,
-                                min_refetch_interval=0.3)
+                                min_refetch_interval=30, clock=lambda: now[0])
             check = Verifier(issuer=ISSUER, audience=AUDIENCE, algorithms=["ES256"], jwks=source)
             await check.verify(token(key=keys))
             new = keys.rotate(grace=0)
             served["jwks"] = keys.jwks()
+            now[0] += 29
             assert (await source.key(new.kid)) is None  # refetched too recently
-            await asyncio.sleep(0.35)
+            now[0] += 1
             await check.verify(token(key=keys))  # unknown kid: one refetch finds it
             assert source.fetches == 2
     finally:
