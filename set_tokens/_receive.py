@@ -67,6 +67,7 @@ def make_push_handler(
         try:
             token = body.decode("ascii").strip()
             verified = await verifier.verify(token)
+            verifier.accept(verified)
         except UnicodeDecodeError:
             return rejection_response(InvalidRequest("a compact JWS is ASCII"))
         except ReplayedToken:

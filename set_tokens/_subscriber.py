@@ -230,6 +230,7 @@ class WebSubSubscriber:
         if request.content_type == SET_MEDIA_TYPE and self._verifier is not None:
             try:
                 verified = await self._verifier.verify(body.decode("ascii", "replace").strip())
+                self._verifier.accept(verified)
             except ReplayedToken:
                 return web.Response(status=202)
             except SetError as error:
