@@ -25,8 +25,11 @@ from ._errors import ConfigurationError
 
 __all__ = ["ALGORITHMS", "Algorithm", "KeySet", "KeyState", "SigningKey", "jwk_thumbprint"]
 
-Algorithm = Literal["RS256", "PS256", "ES256", "EdDSA"]
-ALGORITHMS: tuple[str, ...] = ("RS256", "PS256", "ES256", "EdDSA")
+Algorithm = Literal["RS256", "PS256", "ES256", "EdDSA", "Ed25519"]
+# `Ed25519` is RFC 9864's name for what RFC 8037 calls `EdDSA` with an Ed25519 key. Both are
+# issued and verified: a key says which one its SETs carry, and a key generated as EdDSA keeps
+# saying EdDSA (its receivers' allow-lists name it so).
+ALGORITHMS: tuple[str, ...] = ("RS256", "PS256", "ES256", "EdDSA", "Ed25519")
 KeyState = Literal["pending", "active", "retiring"]
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 MANIFEST = "keyset.json"
@@ -57,6 +60,7 @@ def _check_pairing(private_key: Any, alg: str) -> None:
         "PS256": rsa.RSAPrivateKey,
         "ES256": ec.EllipticCurvePrivateKey,
         "EdDSA": ed25519.Ed25519PrivateKey,
+        "Ed25519": ed25519.Ed25519PrivateKey,
     }
     if alg not in expected:
         raise ConfigurationError(f"unsupported algorithm {alg!r}; use one of {ALGORITHMS}")
@@ -75,7 +79,7 @@ def _new_private_key(alg: str, bits: int) -> PrivateKey:
         return rsa.generate_private_key(public_exponent=65537, key_size=bits)
     if alg == "ES256":
         return ec.generate_private_key(ec.SECP256R1())
-    if alg == "EdDSA":
+    if alg in ("EdDSA", "Ed25519"):
         return ed25519.Ed25519PrivateKey.generate()
     raise ConfigurationError(f"unsupported algorithm {alg!r}; use one of {ALGORITHMS}")
 
