@@ -127,3 +127,21 @@ def test_verify_prints_claims_or_the_rfc8935_code(tmp_path: Path) -> None:
                      "https://hub.example", "--audience", "https://other.example")
     assert bad.returncode == 1
     assert bad.stdout.startswith("invalid_audience:")
+
+
+def test_verify_refuses_a_set_older_than_max_age(tmp_path: Path) -> None:
+    """Security review H1: `sethub verify` accepted a SET of any age."""
+    keys = KeySet.with_new_key("ES256")
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_text(json.dumps(keys.jwks()))
+    four_days_ago = issue(key=keys, issuer="https://hub.example", audience="https://rp.example",
+                          event_type=CAEP_BASE + "session-revoked", payload={},
+                          subject={"format": "opaque", "id": "u1"},
+                          now=time.time() - 4 * 86400)
+    common = ("--jwks", str(jwks_file), "--issuer", "https://hub.example",
+              "--audience", "https://rp.example")
+    too_old = run_sethub("verify", four_days_ago, *common)
+    assert too_old.returncode == 1, too_old.stdout + too_old.stderr
+    assert too_old.stdout.startswith("invalid_request: the SET is older")
+    allowed = run_sethub("verify", four_days_ago, *common, "--max-age", str(5 * 86400))
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
