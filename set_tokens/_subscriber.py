@@ -182,13 +182,15 @@ class WebSubSubscriber:
         extra: dict[str, str] | None = None,
         timeout: float = DEFAULT_VERIFY_TIMEOUT,
         headers: Mapping[str, str] | None = None,
+        hub: str | None = None,
     ) -> TopicSubscription:
         """Discover the hub, ask for a subscription with a fresh secret, wait for verification.
-        `headers` go with this and every later request for the topic (e.g. Authorization)."""
-        hub, self_url = await discover(self._session, topic_url)
+        `headers` go with this and every later request for the topic (e.g. Authorization);
+        `hub` is a hub URL to use instead of the one the topic advertises."""
+        advertised, self_url = await discover(self._session, topic_url)
         subscription = TopicSubscription(
             topic=self_url,
-            hub=hub,
+            hub=hub or advertised,
             secret=secret if secret is not None else secrets.token_urlsafe(SECRET_BYTES).encode(),
             extra=dict(extra or {}),
             lease_seconds=lease_seconds,
