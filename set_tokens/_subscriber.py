@@ -52,6 +52,7 @@ DEFAULT_VERIFY_TIMEOUT = 10.0  # how long a renewal waits for the hub's verifica
 SECRET_BYTES = 32
 MAX_DELIVERY_BYTES = 1024 * 1024
 VERIFIED_PARAMETERS = ("hub.mode", "hub.topic", "hub.challenge", "hub.lease_seconds")
+LEASE = re.compile(r"[0-9]{1,10}")  # str.isdigit() also takes "²", which int() refuses
 
 
 class DiscoveryError(Exception):
@@ -274,7 +275,7 @@ class WebSubSubscriber:
         if not challenge:
             return web.Response(status=400, text="hub.challenge missing\n")
         subscription.pending_modes.discard(mode)
-        if mode == "subscribe" and lease.isdigit():
+        if mode == "subscribe" and LEASE.fullmatch(lease):
             subscription.granted_lease = int(lease)
             if subscription.renewal is None or subscription.renewal.done():
                 subscription.renewal = asyncio.create_task(self._keep_renewed(subscription))

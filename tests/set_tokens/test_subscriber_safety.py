@@ -119,6 +119,21 @@ async def test_a_forged_denial_leaves_a_pending_subscription_alone(
         await callback.server.close()
 
 
+async def test_a_lease_that_is_not_ascii_digits_is_ignored_not_a_500(
+    session: aiohttp.ClientSession,
+) -> None:
+    callback = await start_callback(session)
+    try:
+        subscription = pending(callback)
+        status, body = await callback.get(
+            session, f"hub.mode=subscribe&hub.topic={quote(TOPIC)}&hub.challenge=c"
+                     "&hub.lease_seconds=%C2%B2")  # '²'
+        assert (status, body) == (200, "c") and subscription.granted_lease is None
+    finally:
+        await callback.subscriber.close()
+        await callback.server.close()
+
+
 @pytest.mark.parametrize("query", [
     "hub.mode=subscribe&hub.mode=subscribe&hub.topic={t}&hub.challenge=c",
     "hub.mode=subscribe&hub.topic={t}&hub.topic={t}&hub.challenge=c",
