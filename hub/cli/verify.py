@@ -1,4 +1,5 @@
-"""`sethub verify TOKEN --jwks URL|FILE --issuer X --audience Y`: check a SET as a receiver would.
+"""`sethub verify TOKEN --jwks URL|FILE --issuer X --audience Y [--max-age S]`: check a SET as a
+receiver would (its age included: `--max-age`, 3 days by default).
 
 Prints the decoded claims on success (exit 0), the RFC 8935 code and reason on failure (exit 1).
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 from set_tokens import (
     ALGORITHMS,
+    DEFAULT_MAX_AGE,
     ConfigurationError,
     RemoteJwks,
     SetError,
@@ -41,6 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=ALGORITHMS,
         default=None,
         help="allowed algorithm (repeatable; default: all supported)",
+    )
+    parser.add_argument(
+        "--max-age",
+        type=float,
+        default=DEFAULT_MAX_AGE,
+        help=f"oldest SET accepted, in seconds since its iat (default {DEFAULT_MAX_AGE:.0f}: "
+        "3 days, a default hub's whole retry schedule)",
     )
     parser.set_defaults(func=run)
 
@@ -72,6 +81,7 @@ async def _verify(args: argparse.Namespace, token: str) -> dict[str, object]:
         audience=args.audience,
         algorithms=args.alg or list(ALGORITHMS),
         jwks=source,
+        max_age=args.max_age,
     )
     verified = await verifier.verify(token)
     return {

@@ -254,7 +254,7 @@ class Settings(BaseSettings):
         default=Path("sethub-keys"),
         description="signing keys of the SETs (a key is generated here on first start)",
     )
-    signing_algorithm: Literal["RS256", "ES256", "PS256", "EdDSA"] = Field(
+    signing_algorithm: Literal["RS256", "ES256", "PS256", "EdDSA", "Ed25519"] = Field(
         default="RS256", description="algorithm of a key generated on first start"
     )
     signing_workers: int = Field(
