@@ -23,9 +23,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "hub.batching": (),
     "hub.metrics": (),
     "hub.topic_urls": (),
+    "hub.database_url": (),  # where the database is: read by settings and by the store
     # Settings must not import the store.
-    "hub.config": ("hub.sealing", "hub.topic_urls"),
-    "hub.store": ("hub.store", "hub.sealing"),
+    "hub.config": ("hub.sealing", "hub.topic_urls", "hub.database_url"),
+    "hub.store": ("hub.store", "hub.sealing", "hub.database_url"),
     "hub.outbound": ("hub.outbound", "hub"),  # `hub` itself: only for __version__
     "hub.signing": ("hub.signing", "hub.batching", "hub.config", "hub.store"),
     "hub.delivery": (
