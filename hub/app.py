@@ -50,7 +50,7 @@ from .metrics import Metrics
 from .outbound import DestinationPolicy, OutboundClient
 from .outbound.loggable import loggable_url
 from .signing.signer import SetSigner
-from .store import open_store, seal_plaintext_secrets
+from .store import WorkKind, open_store, seal_plaintext_secrets
 
 __all__ = ["create_app"]
 
@@ -87,7 +87,8 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     store = await open_store(
         settings.db, secret_key=settings.secret_key_bytes, max_bytes=settings.db_max_bytes
     )
-    # The SQLite store has one user, this process: claims of a killed predecessor go at once.
+    # A SQLite store has one user, this process: claims of a killed predecessor go at once. A
+    # PostgreSQL store is shared by the hub's nodes and releases nothing (see Store.release_claims).
     await store.release_claims()
     if settings.secret_key_bytes is not None:
         sealed = await seal_plaintext_secrets(store, settings.secret_key_bytes)
@@ -155,6 +156,15 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             clock=clock,
             wake_dispatcher=dispatcher.work_stored,
         )
+        # Work stored through this store (and, on a shared store, by the other nodes once it
+        # hears of theirs) wakes its worker; intake also wakes them for work it stored itself.
+        def work_stored(kind: WorkKind) -> None:
+            if kind is WorkKind.DELIVERIES:
+                dispatcher.work_stored()
+            else:
+                verifier.wake()
+
+        store.on_work_stored(work_stored)
         verifier.start()
         dispatcher.start()
         yield

@@ -11,7 +11,8 @@ round trip; a claim, a few milliseconds).
 from __future__ import annotations
 
 from ...sealing import SecretBox
-from ..records import Intent, IntentMode
+from ..records import Intent, IntentMode, WorkKind
+from ..signals import WorkSignal
 from .database import Connection, PostgresDatabase
 from .subscriptions import event_types_of
 
@@ -42,9 +43,10 @@ RETURNING id, mode, topic, callback, secret, lease_seconds, reason, attempts, au
 
 
 class Intents:
-    def __init__(self, db: PostgresDatabase, box: SecretBox) -> None:
+    def __init__(self, db: PostgresDatabase, box: SecretBox, signal: WorkSignal) -> None:
         self._db = db
         self._box = box
+        self._signal = signal
 
     async def add(
         self,
@@ -78,6 +80,7 @@ class Intents:
             callback_host,
             now,
         )
+        self._signal.fire(WorkKind.INTENTS)
         return int(intent_id)
 
     async def claim_due(

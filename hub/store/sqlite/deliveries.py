@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 
 from ...sealing import SecretBox
+from ..fair_share import CLAIM_SCAN_FACTOR, fair_share
 from ..records import (
     Attempt,
     DeliveryState,
@@ -16,14 +17,12 @@ from ..records import (
     PublishedEvent,
     PublishRequest,
     Settlement,
+    WorkKind,
 )
+from ..signals import WorkSignal
 from .database import Connection, Database
 from .events import publish_all
 from .subscriptions import cancel_pending
-
-# A claim reads this many candidates per delivery it may take, so that a few subscriptions with
-# long backlogs at the head of the queue leave room for the others in the same claim.
-CLAIM_SCAN_FACTOR = 4
 
 __all__ = ["Attempt", "Deliveries", "Settlement"]
 
@@ -85,42 +84,11 @@ def _settle_all(conn: Connection, settlements: Sequence[Settlement]) -> None:
     )
 
 
-def _fair_share(
-    candidates: Iterable[sqlite3.Row],
-    *,
-    limit: int,
-    per_subscription: int,
-    held: Mapping[int, int],
-) -> list[int]:
-    """The oldest due deliveries, up to `per_subscription` claims per subscription counting those
-    it `held` already: one subscription's backlog cannot fill a claim while others wait.
-
-    Reading stops once the rows of subscriptions already served outnumber what was taken by
-    CLAIM_SCAN_FACTOR: further on there is mostly more of the same. (Reading the whole scan
-    limit cost ~7 ms a claim with 10 subscriptions and a 15,000-delivery backlog.)"""
-    taken: dict[int, int] = {}
-    ids: list[int] = []
-    skipped = 0
-    for delivery_id, subscription_id in candidates:
-        count = taken.get(subscription_id)
-        if count is None:
-            count = taken[subscription_id] = held.get(subscription_id, 0)
-        if count < per_subscription:
-            taken[subscription_id] = count + 1
-            ids.append(delivery_id)
-            if len(ids) == limit:
-                break
-        else:
-            skipped += 1
-            if skipped > CLAIM_SCAN_FACTOR * per_subscription * len(taken):
-                break
-    return ids
-
-
 class Deliveries:
-    def __init__(self, db: Database, box: SecretBox) -> None:
+    def __init__(self, db: Database, box: SecretBox, signal: WorkSignal) -> None:
         self._db = db
         self._box = box
+        self._signal = signal
 
     async def publish(
         self, *, topic: str, content_type: str, body: bytes, now: float
@@ -155,7 +123,10 @@ class Deliveries:
         or an event's own) writes nothing and answers what the first request got; the flag says
         the whole answer is a replay.
         """
-        return await self._db.run(lambda conn: publish_all(conn, requests))
+        answers = await self._db.run(lambda conn: publish_all(conn, requests))
+        if any(event.deliveries for events, _ in answers for event in events):
+            self._signal.fire(WorkKind.DELIVERIES)
+        return answers
 
     async def claim_due(
         self,
@@ -183,8 +154,8 @@ class Deliveries:
                 " AND subscription_id NOT IN (SELECT value FROM json_each(?))"
                 " ORDER BY next_attempt_at, id LIMIT ?",
                 (now, now, busy, limit * CLAIM_SCAN_FACTOR),
-            )  # read lazily: _fair_share stops reading once the claim is full
-            ids = _fair_share(
+            )  # read lazily: fair_share stops reading once the claim is full
+            ids = fair_share(
                 candidates, limit=limit, per_subscription=per_subscription, held=held or {}
             )
             candidates.close()  # it may stop early: finish the statement before writing
@@ -265,7 +236,10 @@ class Deliveries:
         if ids is not None:
             query += " AND id IN (SELECT value FROM json_each(?))"
             params += (json.dumps(list(ids)),)
-        return await self._db.run(lambda conn: conn.execute(query, params).rowcount)
+        count = await self._db.run(lambda conn: conn.execute(query, params).rowcount)
+        if count:
+            self._signal.fire(WorkKind.DELIVERIES)
+        return count
 
     async def release_claims(self) -> None:
         """Single-node start-up: claims left by a killed process are released at once."""
