@@ -45,7 +45,8 @@ _INSERT_DELIVERIES = (
 )
 _LOCK_KEYS = (
     "SELECT pg_advisory_xact_lock(hashtext('sethub idempotency ' || key))"
-    ' FROM (SELECT DISTINCT key FROM unnest($1::text[]) AS k(key) ORDER BY key COLLATE "C") AS keys'
+    " FROM (SELECT key FROM unnest($1::text[]) AS k(key)"
+    ' GROUP BY key ORDER BY key COLLATE "C") AS keys'
 )
 
 
