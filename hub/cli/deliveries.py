@@ -1,6 +1,8 @@
 """`sethub deliveries list|retry`: inspect and re-queue dead-lettered deliveries.
 
 Works on the database file directly; a running hub picks re-queued deliveries up at its next poll.
+A dead delivery whose subscription has ended is never re-queued (it would go nowhere, or, were ids
+ever reused, to someone else); `retry` names every id it did not re-queue, and why.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-from ..store import DeliveryState, StoreOpenError, open_store
+from ..store import DeliveryState, RequeueReport, StoreOpenError, open_store
 
 __all__ = ["register"]
+
+ENDED = "subscription has ended"
+DISABLED = "subscription is disabled (subscribing again enables it)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="list deliveries in a state (JSON lines)")
     listing.add_argument("--db", type=Path, default=Path("sethub.db"))
     listing.add_argument("--state", choices=[str(s) for s in DeliveryState], default="dead")
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=_positive, default=100, help="at most this many rows")
     listing.set_defaults(func=run_list)
     retry = actions.add_parser("retry", help="re-queue dead deliveries with a fresh budget")
     retry.add_argument("--db", type=Path, default=Path("sethub.db"))
@@ -31,6 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("ids", nargs="*", type=int, default=[], metavar="ID")
     which.add_argument("--all", action="store_true", help="every dead delivery")
     retry.set_defaults(func=run_retry)
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return number
 
 
 async def _list(db: Path, state: str, limit: int) -> list[dict[str, object]]:
@@ -41,7 +53,7 @@ async def _list(db: Path, state: str, limit: int) -> list[dict[str, object]]:
         await store.close()
 
 
-async def _retry(db: Path, ids: list[int] | None) -> int:
+async def _retry(db: Path, ids: list[int] | None) -> RequeueReport:
     store = await open_store(db)
     try:
         return await store.deliveries.requeue(ids, now=time.time())
@@ -61,13 +73,27 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_retry(args: argparse.Namespace) -> int:
+    """Exit 1 when a named id was not re-queued (each is named on stderr, with the reason)."""
     if not args.all and not args.ids:
         print("sethub: name delivery ids or --all", file=sys.stderr)
         return 2
     try:
-        count = asyncio.run(_retry(args.db, None if args.all else args.ids))
+        report = asyncio.run(_retry(args.db, None if args.all else args.ids))
     except StoreOpenError as exc:
         print(f"sethub: {exc}", file=sys.stderr)
         return 1
-    print(f"re-queued {count} deliveries")
-    return 0
+    print(f"re-queued {len(report.requeued)} deliveries")
+    if args.all:
+        for count, why in ((len(report.ended), ENDED), (len(report.disabled), DISABLED)):
+            if count:
+                print(f"sethub: {count} dead deliveries not re-queued: {why}", file=sys.stderr)
+        return 0
+    refusals = [
+        *((i, "no such delivery") for i in report.unknown),
+        *((i, f"not dead ({state})") for i, state in report.not_dead.items()),
+        *((i, f"its {ENDED}") for i in report.ended),
+        *((i, f"its {DISABLED}") for i in report.disabled),
+    ]
+    for delivery_id, reason in sorted(refusals):
+        print(f"sethub: delivery {delivery_id}: {reason}", file=sys.stderr)
+    return 1 if refusals else 0

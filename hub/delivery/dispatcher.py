@@ -3,6 +3,10 @@
 Outcomes: 2xx delivered; 410 Gone ends the subscription; anything else, and no answer at all, is
 retried on the schedule (Retry-After honoured up to a cap); once the budget is spent the delivery is
 dead-lettered and the subscription stays active (§7: later updates are still tried).
+
+A delivery is sent only under the lease that claimed it, once `start_attempts` has confirmed, just
+before the POST, that the lease still holds and the subscription is still the same active one;
+its outcome lands only under that lease.
 """
 
 from __future__ import annotations
@@ -20,14 +24,7 @@ from ..batching import Batcher
 from ..config import Settings
 from ..metrics import Metrics
 from ..outbound import OutboundClient, OutboundError
-from ..store import (
-    Attempt,
-    DeliveryState,
-    DueDelivery,
-    EventKind,
-    Settlement,
-    Store,
-)
+from ..store import Attempt, DeliveryState, DueDelivery, EventKind, Lease, Settlement, Store
 from ..websub import link_header, signature_header
 from .claim_loop import Worker
 from .retry import next_retry_delay, parse_retry_after
@@ -40,7 +37,9 @@ RESPONSE_READ_LIMIT = 4096  # §7: the response body is ignored; read a little f
 # Deliveries claimed, as a multiple of the concurrency caps (global and per subscription): the
 # next ones are signed and recorded while the current ones are on the wire, so the caps are spent
 # on requests. The caps themselves bound requests, and a subscription never holds more than
-# max_concurrent_deliveries claims, so a slow one cannot starve the others.
+# max_concurrent_deliveries claims, so a slow one cannot starve the others. A delivery waiting
+# in memory may outlive its claim's expiry: its holder never claims it again (`_held`), and its
+# lease is renewed when its attempt starts.
 CLAIM_AHEAD = 4
 FIXED_HEADERS_CACHE_SIZE = 4096  # (topic, content type, kind) triples
 
@@ -116,9 +115,11 @@ class Dispatcher(Worker[DueDelivery]):
         self._per_subscription: dict[int, int] = {}
         self._gates: dict[int, asyncio.Semaphore] = {}
         self._ended: set[int] = set()  # answered 410 while later deliveries were claimed
-        # The settlements of all in-flight deliveries share one group commit.
-        self._writes: Batcher[Settlement, None] = Batcher(store.deliveries.record_many)
-        self._settling: set[asyncio.Future[None]] = set()  # queued writes, awaited by stop()
+        self._held: set[int] = set()  # claimed, outcome not yet written: never claimed again
+        # Attempt starts, and the settlements of all in-flight deliveries, share group commits.
+        self._starts: Batcher[tuple[int, Lease], bool] = Batcher(self._start_batch)
+        self._writes: Batcher[Settlement, bool] = Batcher(store.deliveries.record_many)
+        self._settling: set[asyncio.Future[bool | None]] = set()  # awaited by stop()
         self._fixed_headers: dict[tuple[str, str, EventKind], dict[str, str]] = {}
         self._attempts_counted: dict[Outcome, Counter] = {}  # labels() is not free per delivery
 
@@ -141,11 +142,13 @@ class Dispatcher(Worker[DueDelivery]):
             per_subscription=self._window,
             held=held,
             busy_subscriptions=busy,
+            exclude=self._held,
         )
         self._saturated = bool(busy) and not claimed
         # Counted at claim time, not when the task starts, so the next claim already sees them.
         for item in claimed:
             sid = item.subscription_id
+            self._held.add(item.id)
             self._per_subscription[sid] = self._per_subscription.get(sid, 0) + 1
             if sid not in self._gates:
                 self._gates[sid] = asyncio.Semaphore(cap)
@@ -154,11 +157,11 @@ class Dispatcher(Worker[DueDelivery]):
     async def handle(self, item: DueDelivery) -> None:
         """Render if this is the first attempt, send under the subscription's concurrency cap,
         then queue the outcome for the next group commit. The cap bounds requests to the
-        subscriber, so it is released before the write; the delivery stays claimed until that
-        write lands, so nothing is sent twice meanwhile.
+        subscriber, so it is released before the write; the delivery stays claimed (and held
+        here) until that write lands, so nothing is sent twice meanwhile.
 
-        A delivery claimed ahead is not sent once its subscription has answered 410: ending the
-        subscription cancels it in the store.
+        A delivery claimed ahead is not sent once its subscription has ended: answered 410
+        here, or found over when its attempt starts.
         """
         sid = item.subscription_id
         body = item.body
@@ -168,11 +171,18 @@ class Dispatcher(Worker[DueDelivery]):
                 body = await self._render(item)
             async with self._gates[sid]:
                 if sid in self._ended:
+                    self._held.discard(item.id)
                     return
                 async with self._requests:
+                    if not await self._starts.submit((item.id, item.lease)):
+                        self._held.discard(item.id)  # claimed again elsewhere, or cancelled
+                        return
                     attempt, outcome, retry_after, rejection = await self._attempt(item, body)
                 if outcome is Outcome.GONE:
                     self._ended.add(sid)
+        except Exception:
+            self._held.discard(item.id)  # left to its claim's expiry
+            raise
         finally:
             remaining = self._per_subscription[sid] - 1
             if remaining == self._refill_at:
@@ -194,8 +204,7 @@ class Dispatcher(Worker[DueDelivery]):
 
     def free_slots(self) -> int:
         """Outcomes not yet written count too, beyond the tasks: if the store falls behind the
-        wire, claiming stops until it catches up, so no claim can expire (and its delivery be
-        sent again) while its outcome waits in memory."""
+        wire, claiming stops until it catches up."""
         return min(super().free_slots(), self.capacity - len(self._settling))
 
     async def stop(self, timeout: float) -> None:
@@ -203,6 +212,13 @@ class Dispatcher(Worker[DueDelivery]):
         await super().stop(timeout)
         if self._settling:
             await asyncio.wait(set(self._settling), timeout=timeout)
+        await self._starts.close(timeout=0)
+        await self._writes.close(timeout=0)
+
+    async def _start_batch(self, starts: list[tuple[int, Lease]]) -> list[bool]:
+        return await self._store.deliveries.start_attempts(
+            starts, now=self._clock(), ttl=self._settings.claim_ttl
+        )
 
     def _headers(self, item: DueDelivery, body: bytes) -> Mapping[str, str]:
         """The headers of a delivery. All but the signature are the same for every delivery of
@@ -286,7 +302,7 @@ class Dispatcher(Worker[DueDelivery]):
         outcome: Outcome,
         retry_after: float | None,
         rejection: str | None,
-    ) -> asyncio.Future[None]:
+    ) -> asyncio.Future[bool | None]:
         """Queue the outcome for the next group commit and return its durability. The caller
         need not wait: its task, and so its share of the dispatcher's capacity, is free for the
         next delivery while the write is under way. `sent` is the SET signed for this attempt,
@@ -331,6 +347,7 @@ class Dispatcher(Worker[DueDelivery]):
             next_attempt_at=next_attempt_at,
             rejection=rejection,  # set only when the receiver rejected the SET
             body=sent if keep else None,
+            lease=item.lease,
         )
         future = self._writes.enqueue(settlement)
         self._settling.add(future)
@@ -338,8 +355,11 @@ class Dispatcher(Worker[DueDelivery]):
         future.add_done_callback(partial(self._settled, item.id, latency))
         return future
 
-    def _settled(self, delivery: int, latency: float | None, future: asyncio.Future[None]) -> None:
+    def _settled(
+        self, delivery: int, latency: float | None, future: asyncio.Future[bool | None]
+    ) -> None:
         self._settling.discard(future)
+        self._held.discard(delivery)
         if self.free_slots() == self.refill:
             self.wake()  # claiming waited for the store to catch up
         if future.cancelled():
@@ -349,5 +369,7 @@ class Dispatcher(Worker[DueDelivery]):
             # As a failed handle(): the delivery stays claimed and is tried again when the
             # claim expires.
             log.error("recording the outcome of delivery %s failed: %r", delivery, error)
+        elif not future.result():
+            log.info("outcome of delivery %s not recorded: its claim had ended", delivery)
         elif latency is not None:
             self._metrics.delivery_latency.observe(max(0.0, latency))
