@@ -48,6 +48,10 @@ class Batcher(Generic[T, R]):
         self._slots = asyncio.Semaphore(concurrency)
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     async def submit(self, item: T) -> R | None:
         return await self.enqueue(item)
 

@@ -4,18 +4,18 @@ Outcomes: 2xx delivered; 410 Gone ends the subscription; anything else, and no a
 retried on the schedule (Retry-After honoured up to a cap); once the budget is spent the delivery is
 dead-lettered and the subscription stays active (§7: later updates are still tried).
 
-A delivery is sent only under the lease that claimed it, once `start_attempts` has confirmed, just
-before the POST, that the lease still holds and the subscription is still the same active one;
-its outcome lands only under that lease.
+Every attempt that fails, however it fails (no answer, an answer the client cannot parse, an
+exception anywhere on the way), is recorded as a failed attempt against the retry budget: nothing
+waits for a claim to expire to be tried again. A delivery is sent only under the lease that
+claimed it, once `start_attempts` has confirmed, just before the POST, that the lease still holds
+and the subscription is still the same active one; its outcome lands only under that lease.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from enum import StrEnum
 from functools import partial
 
 from prometheus_client import Counter
@@ -27,7 +27,8 @@ from ..outbound import OutboundClient, OutboundError
 from ..store import Attempt, DeliveryState, DueDelivery, EventKind, Lease, Settlement, Store
 from ..websub import link_header, signature_header
 from .claim_loop import Worker
-from .retry import next_retry_delay, parse_retry_after
+from .outcomes import Outcome, Verdict, classify, judge, readable, rejection_code
+from .settlements import bare, settlement_for
 
 __all__ = ["Dispatcher", "Outcome", "Renderer", "classify", "rejection_code"]
 
@@ -46,36 +47,9 @@ FIXED_HEADERS_CACHE_SIZE = 4096  # (topic, content type, kind) triples
 
 # Renders an identity event into the subscription's own body (a signed SET).
 Renderer = Callable[[DueDelivery], Awaitable[bytes]]
-
-
-class Outcome(StrEnum):
-    DELIVERED = "delivered"
-    GONE = "gone"
-    REJECTED = "rejected"  # RFC 8935 §2.3: the receiver refused this SET for good
-    FAILED = "failed"
-    UNREACHABLE = "unreachable"
-
-
-def rejection_code(status: int, content_type: str, body: bytes) -> str | None:
-    """The RFC 8935 `err` of a 400 answer to a SET delivery, or None if it is not one."""
-    if status != 400 or not content_type.startswith("application/json"):
-        return None
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return None
-    err = document.get("err") if isinstance(document, dict) else None
-    return err if isinstance(err, str) and err else None
-
-
-def classify(status: int, *, rejected: bool = False) -> Outcome:
-    if 200 <= status < 300:
-        return Outcome.DELIVERED
-    if status == 410:
-        return Outcome.GONE
-    if rejected:
-        return Outcome.REJECTED
-    return Outcome.FAILED
+# What an attempt did: the SET rendered for it (None if the delivery had one), its record, and
+# what the answer means.
+Tried = tuple[bytes | None, Attempt, Verdict]
 
 
 class Dispatcher(Worker[DueDelivery]):
@@ -164,25 +138,11 @@ class Dispatcher(Worker[DueDelivery]):
         here, or found over when its attempt starts.
         """
         sid = item.subscription_id
-        body = item.body
-        rendered_now = not item.rendered
         try:
-            if rendered_now:
-                body = await self._render(item)
-            async with self._gates[sid]:
-                if sid in self._ended:
-                    self._held.discard(item.id)
-                    return
-                async with self._requests:
-                    if not await self._starts.submit((item.id, item.lease)):
-                        self._held.discard(item.id)  # claimed again elsewhere, or cancelled
-                        return
-                    attempt, outcome, retry_after, rejection = await self._attempt(item, body)
-                if outcome is Outcome.GONE:
-                    self._ended.add(sid)
-        except Exception:
-            self._held.discard(item.id)  # left to its claim's expiry
-            raise
+            tried = await self._try(item)
+        except Exception as exc:  # anything at all: a failed attempt, counted
+            broken = self._broken(item, exc)
+            tried = None, broken, Verdict(Outcome.FAILED, broken.error)
         finally:
             remaining = self._per_subscription[sid] - 1
             if remaining == self._refill_at:
@@ -193,14 +153,26 @@ class Dispatcher(Worker[DueDelivery]):
                 del self._per_subscription[sid]
                 del self._gates[sid]
                 self._ended.discard(sid)
-        settled = self._settle(
-            item, body if rendered_now else None, attempt, outcome, retry_after, rejection
-        )
-        if outcome is Outcome.GONE:
+        if tried is None:  # not sent: claimed again elsewhere, or cancelled
+            self._held.discard(item.id)
+            return
+        sent, attempt, verdict = tried
+        settled = self._settle(item, sent, attempt, verdict)
+        if verdict.outcome is Outcome.GONE:
             await settled
             now = attempt.started_at + attempt.duration
             await self._store.subscriptions.remove_by_id(sid, now=now)
             log.info("subscription %s ended by 410 from %s", sid, item.callback)
+
+    async def failed(self, item: DueDelivery, exc: Exception) -> None:
+        """`handle` raised after its attempt (a bug): still a failed attempt, counted now. (If
+        the attempt's own outcome was written, this one does not land: the claim is over.)"""
+        broken = self._broken(item, exc)
+        try:
+            self._settle(item, None, broken, Verdict(Outcome.FAILED, broken.error))
+        except Exception:
+            self._held.discard(item.id)  # left to its claim's expiry: nothing else can be done
+            raise
 
     def free_slots(self) -> int:
         """Outcomes not yet written count too, beyond the tasks: if the store falls behind the
@@ -215,10 +187,39 @@ class Dispatcher(Worker[DueDelivery]):
         await self._starts.close(timeout=0)
         await self._writes.close(timeout=0)
 
+    async def _try(self, item: DueDelivery) -> Tried | None:
+        sid = item.subscription_id
+        body = item.body
+        rendered_now = not item.rendered
+        if rendered_now:
+            body = await self._render(item)
+        async with self._gates[sid]:
+            if sid in self._ended:
+                return None
+            async with self._requests:
+                if not await self._starts.submit((item.id, item.lease)):
+                    return None
+                attempt, verdict = await self._attempt(item, body)
+        if verdict.outcome is Outcome.GONE:
+            self._ended.add(sid)
+        return (body if rendered_now else None), attempt, verdict
+
     async def _start_batch(self, starts: list[tuple[int, Lease]]) -> list[bool]:
         return await self._store.deliveries.start_attempts(
             starts, now=self._clock(), ttl=self._settings.claim_ttl
         )
+
+    def _broken(self, item: DueDelivery, exc: Exception) -> Attempt:
+        """The record of an attempt that failed on our side before it had an answer."""
+        log.warning(
+            "delivery %s failed on the hub's side (%s): counted as a failed attempt",
+            item.id,
+            type(exc).__name__,
+            exc_info=exc,
+        )
+        now = self._clock()
+        error = readable(f"internal error: {type(exc).__name__}")
+        return Attempt(started_at=now, duration=0.0, outcome=str(Outcome.FAILED), error=error)
 
     def _headers(self, item: DueDelivery, body: bytes) -> Mapping[str, str]:
         """The headers of a delivery. All but the signature are the same for every delivery of
@@ -248,13 +249,9 @@ class Dispatcher(Worker[DueDelivery]):
             raise RuntimeError("an identity event is due but the hub has no SET renderer")
         return await self._renderer(item)
 
-    async def _attempt(
-        self, item: DueDelivery, body: bytes
-    ) -> tuple[Attempt, Outcome, float | None, str | None]:
+    async def _attempt(self, item: DueDelivery, body: bytes) -> tuple[Attempt, Verdict]:
         started = self._clock()
         status: int | None = None
-        retry_after: float | None = None
-        rejection: str | None = None
         try:
             response = await self._client.request(
                 "POST",
@@ -266,110 +263,82 @@ class Dispatcher(Worker[DueDelivery]):
                 body_on_success=False,
             )
         except OutboundError as exc:
-            outcome, error = Outcome.UNREACHABLE, f"{exc.kind}: {exc}"
+            verdict = Verdict(Outcome.UNREACHABLE, readable(f"{exc.kind}: {exc}"))
+        except Exception as exc:  # an answer the client could not read is no answer
+            verdict = Verdict(Outcome.UNREACHABLE, f"protocol: {type(exc).__name__}")
         else:
             status = response.status
-            if item.kind is EventKind.IDENTITY:
-                content_type = response.headers.get("Content-Type", "")
-                rejection = rejection_code(status, content_type, response.body)
-            outcome = classify(status, rejected=rejection is not None)
-            error = None if outcome is Outcome.DELIVERED else f"HTTP {status}"
-            if rejection is not None:
-                error = f"HTTP 400 {rejection}"
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), now=started)
+            try:
+                verdict = judge(
+                    status,
+                    response.headers,
+                    response.body,
+                    identity=item.kind is EventKind.IDENTITY,
+                    now=started,
+                )
+            except Exception as exc:  # judge() is meant not to raise; if it does, a failure
+                verdict = Verdict(Outcome.FAILED, f"HTTP {status}: {type(exc).__name__}")
         finished = self._clock()
         attempt = Attempt(
             started_at=started,
             duration=finished - started,
-            outcome=str(outcome),
+            outcome=str(verdict.outcome),
             status=status,
-            error=error,
+            error=verdict.error,
         )
-        counter = self._attempts_counted.get(outcome)
+        counter = self._attempts_counted.get(verdict.outcome)
         if counter is None:
-            counter = self._attempts_counted[outcome] = self._metrics.deliveries.labels(
-                outcome=str(outcome)
+            counter = self._attempts_counted[verdict.outcome] = self._metrics.deliveries.labels(
+                outcome=str(verdict.outcome)
             )
         counter.inc()
         self._metrics.attempt_duration.observe(attempt.duration)
-        return attempt, outcome, retry_after, rejection
+        return attempt, verdict
 
     def _settle(
-        self,
-        item: DueDelivery,
-        sent: bytes | None,
-        attempt: Attempt,
-        outcome: Outcome,
-        retry_after: float | None,
-        rejection: str | None,
+        self, item: DueDelivery, sent: bytes | None, attempt: Attempt, verdict: Verdict
     ) -> asyncio.Future[bool | None]:
         """Queue the outcome for the next group commit and return its durability. The caller
         need not wait: its task, and so its share of the dispatcher's capacity, is free for the
-        next delivery while the write is under way. `sent` is the SET signed for this attempt,
-        kept for retries (and operators) when the delivery is not done."""
-        now = attempt.started_at + attempt.duration
-        next_attempt_at: float | None = None
-        if outcome is Outcome.DELIVERED:
-            state = DeliveryState.DELIVERED
-        elif outcome is Outcome.GONE:
-            state = DeliveryState.CANCELLED
-        elif outcome is Outcome.REJECTED:
-            state = DeliveryState.DEAD
-            log.warning(
-                "delivery %s rejected by %s: %s (not retried)", item.id, item.callback, rejection
-            )
-        else:
-            settings = self._settings
-            delay = next_retry_delay(
-                item.attempts + 1,
-                settings.retry_schedule,
-                jitter=settings.retry_jitter,
-                retry_after=retry_after,
-                retry_after_max=settings.retry_after_max,
-            )
-            if delay is None:
-                state = DeliveryState.DEAD
-                log.warning(
-                    "delivery %s to %s dead-lettered after %s attempts (%s)",
-                    item.id,
-                    item.callback,
-                    item.attempts + 1,
-                    attempt.error,
-                )
-            else:
-                state, next_attempt_at = DeliveryState.PENDING, now + delay
-        keep = sent is not None and state in (DeliveryState.PENDING, DeliveryState.DEAD)
-        settlement = Settlement(
-            item.id,
-            item.subscription_id,
-            attempt,
-            state,
-            next_attempt_at=next_attempt_at,
-            rejection=rejection,  # set only when the receiver rejected the SET
-            body=sent if keep else None,
-            lease=item.lease,
-        )
+        next delivery while the write is under way."""
+        settlement = settlement_for(item, sent, attempt, verdict, self._settings)
+        delivered = settlement.state is DeliveryState.DELIVERED
+        latency = attempt.started_at + attempt.duration - item.event_created_at
+        return self._write(settlement, latency if delivered else None)
+
+    def _write(
+        self, settlement: Settlement, latency: float | None, *, first: bool = True
+    ) -> asyncio.Future[bool | None]:
         future = self._writes.enqueue(settlement)
         self._settling.add(future)
-        latency = now - item.event_created_at if state is DeliveryState.DELIVERED else None
-        future.add_done_callback(partial(self._settled, item.id, latency))
+        future.add_done_callback(partial(self._settled, settlement, latency, first))
         return future
 
     def _settled(
-        self, delivery: int, latency: float | None, future: asyncio.Future[bool | None]
+        self,
+        settlement: Settlement,
+        latency: float | None,
+        first: bool,
+        future: asyncio.Future[bool | None],
     ) -> None:
         self._settling.discard(future)
-        self._held.discard(delivery)
         if self.free_slots() == self.refill:
             self.wake()  # claiming waited for the store to catch up
-        if future.cancelled():
-            return
-        error = future.exception()
+        delivery = settlement.delivery_id
+        error = None if future.cancelled() else future.exception()
         if error is not None:
-            # As a failed handle(): the delivery stays claimed and is tried again when the
-            # claim expires.
-            log.error("recording the outcome of delivery %s failed: %r", delivery, error)
-        elif not future.result():
+            log.error(
+                "recording the outcome of delivery %s failed: %s", delivery, type(error).__name__
+            )
+            if first and not self._writes.closed:
+                # It failed alone (a failed group commit is retried item by item): record the
+                # outcome without what came from the subscriber, so that it still counts.
+                self._write(bare(settlement), latency, first=False)
+                return
+        self._held.discard(delivery)
+        if error is not None or future.cancelled():
+            return  # the store cannot write: the claim expires, the delivery is tried again
+        if not future.result():
             log.info("outcome of delivery %s not recorded: its claim had ended", delivery)
         elif latency is not None:
             self._metrics.delivery_latency.observe(max(0.0, latency))
