@@ -125,9 +125,9 @@ async def store_cost(db: Path, events: int) -> dict[str, float]:
         delivered = 0
         while True:
             started = time.perf_counter()
-            claimed = await store.deliveries.claim_due(
+            claimed = (await store.deliveries.claim_due(
                 owner="floor", now=time.time(), ttl=60, limit=64, per_subscription=28
-            )
+            )).deliveries
             spent["claim"] += time.perf_counter() - started
             if not claimed:
                 break

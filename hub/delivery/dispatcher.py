@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 
@@ -76,7 +77,10 @@ class Dispatcher(Worker[DueDelivery]):
         # `refill_at`: a claim per few deliveries, not one per finished delivery.
         self._window = min(cap * CLAIM_AHEAD, settings.max_concurrent_deliveries)
         self._refill_at = self._window // 2
-        self._saturated = False  # the last claim found nothing outside the busy subscriptions
+        self._saturated = False  # the last full claim found nothing outside busy subscriptions
+        self._full_claim_wanted = True  # a subscription can be topped up, or slots came free
+        self._last_full_claim = float("-inf")  # time.monotonic() of the last full claim
+        self._newest_id = 0  # deliveries stored after this one are new work
         self._requests = asyncio.Semaphore(settings.max_concurrent_deliveries)
         self._renderer = renderer
         self._store = store
@@ -98,16 +102,24 @@ class Dispatcher(Worker[DueDelivery]):
         self._attempts_counted: dict[Outcome, Counter] = {}  # labels() is not free per delivery
 
     def work_stored(self) -> None:
-        """New deliveries were stored. While every subscription with claims is busy and the last
-        claim found nothing else, the next top-up of any of them (or the next poll) claims these
-        too: a claim per publish would scan the busy subscriptions' backlog every time."""
-        if not self._saturated:
-            self.wake()
+        """New deliveries were stored: claim them now. While the last full claim found nothing
+        beyond the busy subscriptions (whose backlogs head the due queue), this claim reads only
+        the deliveries stored since the last claim, so it costs what is new, not the backlog."""
+        self.wake()
+
+    def _top_up(self) -> None:
+        self._full_claim_wanted = True
+        self.wake()
 
     async def claim(self, limit: int) -> list[DueDelivery]:
-        cap = self._settings.max_concurrent_per_subscription
         held = dict(self._per_subscription)
         busy = [sid for sid, count in held.items() if count > self._refill_at]
+        full = (
+            not self._saturated
+            or self._full_claim_wanted
+            or time.monotonic() - self._last_full_claim >= self.poll_interval
+        )
+        self._full_claim_wanted = False
         claimed = await self._store.deliveries.claim_due(
             owner=self._owner,
             now=self._clock(),
@@ -117,16 +129,21 @@ class Dispatcher(Worker[DueDelivery]):
             held=held,
             busy_subscriptions=busy,
             exclude=self._held,
+            newer_than=None if full else self._newest_id,
         )
-        self._saturated = bool(busy) and not claimed
+        self._newest_id = max(self._newest_id, claimed.newest_id)
+        if full:
+            self._last_full_claim = time.monotonic()
+            self._saturated = bool(busy) and not claimed.deliveries
         # Counted at claim time, not when the task starts, so the next claim already sees them.
-        for item in claimed:
+        cap = self._settings.max_concurrent_per_subscription
+        for item in claimed.deliveries:
             sid = item.subscription_id
             self._held.add(item.id)
             self._per_subscription[sid] = self._per_subscription.get(sid, 0) + 1
             if sid not in self._gates:
                 self._gates[sid] = asyncio.Semaphore(cap)
-        return claimed
+        return claimed.deliveries
 
     async def handle(self, item: DueDelivery) -> None:
         """Render if this is the first attempt, send under the subscription's concurrency cap,
@@ -146,7 +163,7 @@ class Dispatcher(Worker[DueDelivery]):
         finally:
             remaining = self._per_subscription[sid] - 1
             if remaining == self._refill_at:
-                self.wake()  # this subscription can be topped up
+                self._top_up()  # this subscription can be topped up
             if remaining:
                 self._per_subscription[sid] = remaining
             else:
@@ -323,7 +340,7 @@ class Dispatcher(Worker[DueDelivery]):
     ) -> None:
         self._settling.discard(future)
         if self.free_slots() == self.refill:
-            self.wake()  # claiming waited for the store to catch up
+            self._top_up()  # claiming waited for the store to catch up
         delivery = settlement.delivery_id
         error = None if future.cancelled() else future.exception()
         if error is not None:

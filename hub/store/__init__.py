@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..sealing import SealingError, SecretBox
 from .records import (
+    Claimed,
     DeliveryState,
     DueDelivery,
     EventKind,
@@ -34,6 +35,7 @@ from .sqlite.topics import Topics
 
 __all__ = [
     "Attempt",
+    "Claimed",
     "DeliveryState",
     "DueDelivery",
     "EventKind",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 __all__ = [
+    "Claimed",
     "DeliveryState",
     "DueDelivery",
     "EventKind",
@@ -102,6 +103,15 @@ class DueDelivery:
     rendered: bool = True
     audience: str | None = None
     jti: str | None = None  # drawn with the delivery (None for ones stored before migration 3)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What one claim leased, and the newest delivery id when it was made: every delivery
+    stored later has a larger id (ids only grow), so a claim of new work can start there."""
+
+    deliveries: list[DueDelivery]
+    newest_id: int
 
 
 @dataclass(frozen=True, slots=True)

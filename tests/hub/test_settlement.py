@@ -38,8 +38,8 @@ async def test_a_mixed_batch_settles_each_delivery_and_each_subscription(tmp_pat
             owner="test", now=now + 1, ttl=60, limit=10, per_subscription=10
         )
         by_sub: dict[int, list[int]] = {}
-        leases = {item.id: item.lease for item in claimed}
-        for item in claimed:
+        leases = {item.id: item.lease for item in claimed.deliveries}
+        for item in claimed.deliveries:
             by_sub.setdefault(item.subscription_id, []).append(item.id)
         ok, flaky, down = (sorted(by_sub[s.id]) for s in subs)
 
@@ -101,7 +101,7 @@ async def test_a_mixed_batch_settles_each_delivery_and_each_subscription(tmp_pat
         retried = await store.deliveries.claim_due(
             owner="test", now=now + 61, ttl=60, limit=10, per_subscription=10
         )
-        (lease,) = (item.lease for item in retried if item.id == flaky[0])
+        (lease,) = (item.lease for item in retried.deliveries if item.id == flaky[0])
         assert lease != leases[flaky[0]]
         await store.deliveries.record_many([
             Settlement(flaky[0], subs[1].id, attempt(now + 70, 202), DeliveryState.DELIVERED,

@@ -42,20 +42,24 @@ class ClaimRequest:
     held: Mapping[int, int]  # claims each subscription holds already
     busy: Sequence[int]  # subscriptions not to claim for at all
     exclude: Sequence[int]  # deliveries held in memory: never claimed again by their holder
+    newer_than: int | None  # only deliveries stored after this id (a claim of new work)
 
 
-def claim(conn: Connection, request: ClaimRequest) -> list[sqlite3.Row]:
-    """Lease due deliveries; the rows of those that may be sent."""
-    candidates = _candidates(conn, request)  # read lazily: see _fair_share
-    ids = _fair_share(
+def claim(conn: Connection, request: ClaimRequest) -> tuple[list[sqlite3.Row], int]:
+    """Lease due deliveries; their rows (see `_ROWS`) and the newest delivery id."""
+    (newest,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM deliveries").fetchone()
+    candidates = _candidates(conn, request, newest)  # read lazily: see _fair_share
+    ids, stopped_at = _fair_share(
         candidates,
         limit=request.limit,
         per_subscription=request.per_subscription,
         held=request.held,
     )
     candidates.close()  # it may stop early: finish the statement before writing
+    if request.newer_than is not None and stopped_at is not None:
+        newest = stopped_at  # the next claim of new work reads on from there
     if not ids:
-        return []
+        return [], newest
     id_list = json.dumps(ids)
     conn.execute(
         "UPDATE deliveries SET claimed_by = ?, claim_expires = ?,"
@@ -72,11 +76,13 @@ def claim(conn: Connection, request: ClaimRequest) -> list[sqlite3.Row]:
         "WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.next_attempt_at, d.id",
         (request.now, id_list),
     ).fetchall()
-    return [row for row in rows if _live(conn, row, request.now)]
+    return [row for row in rows if _live(conn, row, request.now)], newest
 
 
-def _candidates(conn: Connection, request: ClaimRequest) -> sqlite3.Cursor:
-    """Claimable deliveries, oldest due first."""
+def _candidates(conn: Connection, request: ClaimRequest, newest: int) -> sqlite3.Cursor:
+    """Claimable deliveries, oldest due first; or, for new work, in the order they were stored
+    after `newer_than`: that walks the table's id order from there (NOT INDEXED still uses the
+    rowid), not the due index, whose head may hold a long backlog of busy subscriptions."""
     claimable = (
         "state = 'pending' AND next_attempt_at <= :now"
         " AND (claim_expires IS NULL OR claim_expires <= :now)"
@@ -88,11 +94,19 @@ def _candidates(conn: Connection, request: ClaimRequest) -> sqlite3.Cursor:
         "busy": json.dumps(list(request.busy)),
         "exclude": json.dumps(list(request.exclude)),
         "scan": request.limit * CLAIM_SCAN_FACTOR,
+        "after": request.newer_than,
+        "newest": newest,
     }
-    query = (
-        "SELECT id, subscription_id FROM deliveries INDEXED BY deliveries_due"
-        f" WHERE {claimable} ORDER BY next_attempt_at, id LIMIT :scan"
-    )
+    if request.newer_than is None:
+        query = (
+            "SELECT id, subscription_id FROM deliveries INDEXED BY deliveries_due"
+            f" WHERE {claimable} ORDER BY next_attempt_at, id LIMIT :scan"
+        )
+    else:
+        query = (
+            "SELECT id, subscription_id FROM deliveries NOT INDEXED"
+            f" WHERE id > :after AND id <= :newest AND {claimable} ORDER BY id"
+        )
     return conn.execute(query, params)
 
 
@@ -102,9 +116,10 @@ def _fair_share(
     limit: int,
     per_subscription: int,
     held: Mapping[int, int],
-) -> list[int]:
+) -> tuple[list[int], int | None]:
     """The oldest due deliveries, up to `per_subscription` claims per subscription counting those
-    it `held` already: one subscription's backlog cannot fill a claim while others wait.
+    it `held` already: one subscription's backlog cannot fill a claim while others wait. Also
+    the last id read when reading stopped before the end (None if it did not).
 
     Reading stops once the rows of subscriptions already served outnumber what was taken by
     CLAIM_SCAN_FACTOR: further on there is mostly more of the same. (Reading the whole scan
@@ -120,12 +135,12 @@ def _fair_share(
             taken[subscription_id] = count + 1
             ids.append(delivery_id)
             if len(ids) == limit:
-                break
+                return ids, delivery_id
         else:
             skipped += 1
             if skipped > CLAIM_SCAN_FACTOR * per_subscription * len(taken):
-                break
-    return ids
+                return ids, delivery_id
+    return ids, None
 
 
 def _live(conn: Connection, row: sqlite3.Row, now: float) -> bool:

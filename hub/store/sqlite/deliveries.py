@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ...sealing import SecretBox
 from ..records import (
+    Claimed,
     DeliveryState,
     DueDelivery,
     EventKind,
@@ -189,10 +190,13 @@ class Deliveries:
         held: Mapping[int, int] | None = None,
         busy_subscriptions: Iterable[int] = (),
         exclude: Iterable[int] = (),
-    ) -> list[DueDelivery]:
+        newer_than: int | None = None,
+    ) -> Claimed:
         """Lease due deliveries, skipping busy subscriptions and the deliveries in `exclude`
         (those its caller holds: never claimed twice by one holder); a subscription ends up with
-        at most `per_subscription`, counting the claims it already `held`.
+        at most `per_subscription`, counting the claims it already `held`. With `newer_than`,
+        only deliveries stored after that id (`Claimed.newest_id` of an earlier claim) are
+        looked at: a claim of new work that costs what is new, however long the backlog.
 
         Deliveries whose subscription has ended, expired or been disabled are cancelled instead
         of returned.
@@ -206,9 +210,10 @@ class Deliveries:
             held=held or {},
             busy=list(busy_subscriptions),
             exclude=list(exclude),
+            newer_than=newer_than,
         )
-        rows = await self._db.run(lambda conn: claim(conn, request), durable=False)
-        return [self._due(row, owner) for row in rows]
+        rows, newest = await self._db.run(lambda conn: claim(conn, request), durable=False)
+        return Claimed([self._due(row, owner) for row in rows], newest)
 
     def _due(self, row: sqlite3.Row, owner: str) -> DueDelivery:
         return DueDelivery(
