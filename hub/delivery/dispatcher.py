@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 
@@ -79,7 +78,7 @@ class Dispatcher(Worker[DueDelivery]):
         self._refill_at = self._window // 2
         self._saturated = False  # the last full claim found nothing outside busy subscriptions
         self._full_claim_wanted = True  # a subscription can be topped up, or slots came free
-        self._last_full_claim = float("-inf")  # time.monotonic() of the last full claim
+        self._last_full_claim = float("-inf")  # on the event loop's clock, as the poll is
         self._newest_id = 0  # deliveries stored after this one are new work
         self._requests = asyncio.Semaphore(settings.max_concurrent_deliveries)
         self._renderer = renderer
@@ -117,7 +116,7 @@ class Dispatcher(Worker[DueDelivery]):
         full = (
             not self._saturated
             or self._full_claim_wanted
-            or time.monotonic() - self._last_full_claim >= self.poll_interval
+            or asyncio.get_running_loop().time() - self._last_full_claim >= self.poll_interval
         )
         self._full_claim_wanted = False
         claimed = await self._store.deliveries.claim_due(
@@ -133,7 +132,7 @@ class Dispatcher(Worker[DueDelivery]):
         )
         self._newest_id = max(self._newest_id, claimed.newest_id)
         if full:
-            self._last_full_claim = time.monotonic()
+            self._last_full_claim = asyncio.get_running_loop().time()
             self._saturated = bool(busy) and not claimed.deliveries
         # Counted at claim time, not when the task starts, so the next claim already sees them.
         cap = self._settings.max_concurrent_per_subscription
