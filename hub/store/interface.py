@@ -21,13 +21,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from .records import (
+    Claimed,
     DeliveryState,
-    DueDelivery,
     Intent,
     IntentMode,
+    Lease,
     NewEvent,
     PublishedEvent,
     PublishRequest,
+    RequeueReport,
     Revocation,
     SchemaStatus,
     Settlement,
@@ -163,21 +165,33 @@ class DeliveriesRepository(Protocol):
         per_subscription: int,
         held: Mapping[int, int] | None = None,
         busy_subscriptions: Iterable[int] = (),
-    ) -> list[DueDelivery]:
-        """Lease due deliveries, skipping busy subscriptions, at most `per_subscription` each
-        counting the claims it already `held`; those of ended subscriptions are cancelled."""
+        exclude: Iterable[int] = (),
+        newer_than: int | None = None,
+    ) -> Claimed:
+        """Lease due deliveries, skipping busy subscriptions and the deliveries in `exclude`, at
+        most `per_subscription` each counting the claims it already `held`; with `newer_than`,
+        only deliveries stored after that id. Those of ended subscriptions are cancelled."""
         ...
 
-    async def record_many(self, settlements: Sequence[Settlement]) -> None:
-        """Record attempts and new states in ONE transaction (a group commit)."""
+    async def start_attempts(
+        self, starts: Sequence[tuple[int, Lease]], *, now: float, ttl: float
+    ) -> list[bool]:
+        """For each (delivery, lease), whether its attempt may be sent now (the lease holds, the
+        subscription is the same active one); those that may get their lease extended."""
+        ...
+
+    async def record_many(self, settlements: Sequence[Settlement]) -> list[bool]:
+        """Record attempts and new states in ONE transaction (a group commit); for each
+        settlement, whether it landed (only under the lease that made the attempt)."""
         ...
 
     async def listing(self, *, state: DeliveryState, limit: int = 100) -> list[dict[str, object]]:
         """Deliveries in a state, newest first, for operators (no bodies, no secrets)."""
         ...
 
-    async def requeue(self, ids: Sequence[int] | None, *, now: float) -> int:
-        """Give dead deliveries a fresh retry budget (all of them when `ids` is None)."""
+    async def requeue(self, ids: Sequence[int] | None, *, now: float) -> RequeueReport:
+        """Give dead deliveries of current subscriptions a fresh retry budget (all of them when
+        `ids` is None); what happened to each."""
         ...
 
     async def counts(self) -> dict[str, int]:

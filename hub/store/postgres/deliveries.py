@@ -1,10 +1,10 @@
 """Events and their deliveries on PostgreSQL: written together, claimed as leases, settled in a
 group commit (the behaviour of `..sqlite.deliveries`, statement for statement where it can be).
 
-A claim locks its candidates with `FOR UPDATE SKIP LOCKED`, so nodes claiming at once take
-different deliveries instead of waiting on each other; the candidates it does not take are
-unlocked at its commit. A settlement batch is four statements whatever its size, each over arrays
-(`unnest`), as SQLite's is four executemany calls.
+A delivery's life under one lease (see `claims`): claimed (`claim_due`), started just before its
+POST (`start_attempts`), settled (`record_many`: only under the same lease, only while still
+pending). A settlement batch is a fixed number of statements whatever its size, each over arrays
+(`unnest`), as SQLite's are executemany calls.
 """
 
 from __future__ import annotations
@@ -14,43 +14,34 @@ from collections.abc import Iterable, Mapping, Sequence
 import asyncpg
 
 from ...sealing import SecretBox
-from ..fair_share import CLAIM_SCAN_FACTOR, fair_share
+from ..claiming import ClaimRequest
 from ..records import (
+    Claimed,
     DeliveryState,
     DueDelivery,
     EventKind,
+    Lease,
     NewEvent,
     PublishedEvent,
     PublishRequest,
+    RequeueReport,
     Settlement,
     WorkKind,
 )
 from ..signals import WorkSignal
+from .claims import claim, start
 from .database import Connection, PostgresDatabase, rows_changed
 from .events import publish_all
-from .subscriptions import cancel_pending
 
 __all__ = ["Deliveries"]
 
 DELIVERED = DeliveryState.DELIVERED
 
-_CANDIDATES = (
-    "SELECT id, subscription_id FROM deliveries"
-    " WHERE state = 'pending' AND next_attempt_at <= $1"
-    " AND (claim_expires IS NULL OR claim_expires <= $1)"
-    " AND subscription_id <> ALL($2::bigint[])"
-    " ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED"
-)
-_LEASE = (
-    "WITH claimed AS ("
-    " UPDATE deliveries SET claimed_by = $1, claim_expires = $2 WHERE id = ANY($3::bigint[])"
-    " RETURNING id, event_id, subscription_id, attempts, next_attempt_at, jti, body)"
-    " SELECT c.id, c.event_id, c.subscription_id, c.attempts, s.topic, s.callback, s.secret,"
-    " s.expires_at, s.disabled_at, s.audience, e.content_type, e.created_at, e.kind, c.jti,"
-    " c.body IS NOT NULL OR e.kind = 'content' AS rendered, COALESCE(c.body, e.body) AS body"
-    " FROM claimed c JOIN events e ON e.id = c.event_id"
-    " LEFT JOIN subscriptions s ON s.id = c.subscription_id"
-    " ORDER BY c.next_attempt_at, c.id"
+# The holders of the deliveries being settled, locked in id order (settlements and starts lock
+# in the same order, so they never wait on each other in a circle).
+_HOLDERS = (
+    "SELECT id, claimed_by, claim_generation FROM deliveries"
+    " WHERE id = ANY($1::bigint[]) AND state = 'pending' ORDER BY id FOR UPDATE"
 )
 _SETTLE = (
     "UPDATE deliveries d SET attempts = d.attempts + 1, state = u.state,"
@@ -58,9 +49,11 @@ _SETTLE = (
     " claim_expires = NULL, last_status = u.status, last_error = u.error,"
     " rejection = u.rejection, body = COALESCE(d.body, u.body), updated_at = u.updated_at"
     " FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::int[], $5::text[], $6::text[],"
-    " $7::bytea[], $8::float8[])"
-    " AS u(id, state, next_attempt_at, status, error, rejection, body, updated_at)"
-    " WHERE d.id = u.id"
+    " $7::bytea[], $8::float8[], $9::text[], $10::int[])"
+    " AS u(id, state, next_attempt_at, status, error, rejection, body, updated_at, owner,"
+    " generation)"
+    " WHERE d.id = u.id AND d.state = 'pending' AND d.claimed_by = u.owner"
+    " AND d.claim_generation = u.generation"
 )
 _RECORD_ATTEMPTS = (
     "INSERT INTO delivery_attempts"
@@ -85,8 +78,23 @@ _FAILED = (
 )
 
 
-async def _settle_all(conn: Connection, settlements: Sequence[Settlement]) -> None:
-    """Four statements for the whole batch, whatever its size."""
+async def _settle_all(conn: Connection, settlements: Sequence[Settlement]) -> list[bool]:
+    """Which settlements landed: those whose delivery is still pending under their lease (one
+    per delivery). At most five statements for the whole batch, whatever its size."""
+    rows = await conn.fetch(_HOLDERS, sorted({s.delivery_id for s in settlements}))
+    holders = {row["id"]: Lease(row["claimed_by"], row["claim_generation"]) for row in rows}
+    landing: list[Settlement] = []
+    for settlement in settlements:
+        if holders.get(settlement.delivery_id) == settlement.lease:
+            del holders[settlement.delivery_id]  # a second outcome for it in the batch: not this
+            landing.append(settlement)
+    if landing:
+        await _apply(conn, landing)
+    landed = {id(s) for s in landing}
+    return [id(s) in landed for s in settlements]
+
+
+async def _apply(conn: Connection, settlements: Sequence[Settlement]) -> None:
     await conn.execute(
         _SETTLE,
         [s.delivery_id for s in settlements],
@@ -97,6 +105,8 @@ async def _settle_all(conn: Connection, settlements: Sequence[Settlement]) -> No
         [s.rejection for s in settlements],
         [s.body for s in settlements],
         [s.attempt.started_at + s.attempt.duration for s in settlements],
+        [s.lease.owner for s in settlements],
+        [s.lease.generation for s in settlements],
     )
     await conn.execute(
         _RECORD_ATTEMPTS,
@@ -166,56 +176,61 @@ class Deliveries:
         per_subscription: int,
         held: Mapping[int, int] | None = None,
         busy_subscriptions: Iterable[int] = (),
-    ) -> list[DueDelivery]:
-        """Lease due deliveries, skipping busy subscriptions and those another node is claiming
-        right now; a subscription ends up with at most `per_subscription`, counting the claims
-        it already `held`. Deliveries whose subscription has ended or expired are cancelled."""
-        busy = list(busy_subscriptions)
+        exclude: Iterable[int] = (),
+        newer_than: int | None = None,
+    ) -> Claimed:
+        """Lease due deliveries (see `..sqlite.deliveries.Deliveries.claim_due`), passing over
+        those another node is claiming right now. Deliveries whose subscription has ended,
+        expired or been disabled are cancelled instead of returned."""
+        request = ClaimRequest(
+            owner=owner,
+            now=now,
+            ttl=ttl,
+            limit=limit,
+            per_subscription=per_subscription,
+            held=held or {},
+            busy=list(busy_subscriptions),
+            exclude=list(exclude),
+            newer_than=newer_than,
+        )
+        rows, newest = await self._db.run(lambda conn: claim(conn, request), durable=False)
+        return Claimed([self._due(row, owner) for row in rows], newest)
 
-        async def claim(conn: Connection) -> list[asyncpg.Record]:
-            candidates = await conn.fetch(_CANDIDATES, now, busy, limit * CLAIM_SCAN_FACTOR)
-            ids = fair_share(
-                ((row["id"], row["subscription_id"]) for row in candidates),
-                limit=limit,
-                per_subscription=per_subscription,
-                held=held or {},
-            )
-            if not ids:
-                return []
-            rows = await conn.fetch(_LEASE, owner, now + ttl, ids)
-            live, ended = [], set()
-            for row in rows:
-                if row["callback"] is None or row["expires_at"] <= now or row["disabled_at"]:
-                    ended.add(row["subscription_id"])
-                else:
-                    live.append(row)
-            await cancel_pending(conn, sorted(ended), now)
-            return live
+    def _due(self, row: asyncpg.Record, owner: str) -> DueDelivery:
+        return DueDelivery(
+            id=row["id"],
+            event_id=row["event_id"],
+            subscription_id=row["subscription_id"],
+            attempts=row["attempts"],
+            topic=row["topic"],
+            callback=row["callback"],
+            secret=self._box.open(row["secret"]),
+            content_type=row["content_type"],
+            body=row["body"],
+            event_created_at=row["created_at"],
+            lease=Lease(owner, row["claim_generation"]),
+            kind=EventKind(row["kind"]),
+            rendered=bool(row["rendered"]),
+            audience=row["audience"],
+            jti=row["jti"],
+        )
 
-        return [
-            DueDelivery(
-                id=row["id"],
-                event_id=row["event_id"],
-                subscription_id=row["subscription_id"],
-                attempts=row["attempts"],
-                topic=row["topic"],
-                callback=row["callback"],
-                secret=self._box.open(row["secret"]),
-                content_type=row["content_type"],
-                body=row["body"],
-                event_created_at=row["created_at"],
-                kind=EventKind(row["kind"]),
-                rendered=bool(row["rendered"]),
-                audience=row["audience"],
-                jti=row["jti"],
-            )
-            for row in await self._db.run(claim, durable=False)
-        ]
+    async def start_attempts(
+        self, starts: Sequence[tuple[int, Lease]], *, now: float, ttl: float
+    ) -> list[bool]:
+        """For each (delivery, lease), whether its attempt may be sent now; the leases of those
+        that may are extended by `ttl` (see `claims.start`). Not waiting for the WAL flush: a
+        lease lost in a server crash only delays the delivery until it expires."""
+        if not starts:
+            return []
+        return await self._db.run(lambda conn: start(conn, starts, now=now, ttl=ttl), durable=False)
 
-    async def record_many(self, settlements: Sequence[Settlement]) -> None:
-        """Record attempts and new states in ONE transaction (a group commit)."""
-        if settlements:
-            await self._db.run(lambda conn: _settle_all(conn, settlements))
+    async def record_many(self, settlements: Sequence[Settlement]) -> list[bool]:
+        """Record attempts and new states in ONE transaction (a group commit); for each
+        settlement, whether it landed (only under the lease that claimed it, while pending)."""
+        if not settlements:
+            return []
+        return await self._db.run(lambda conn: _settle_all(conn, settlements))
 
     async def listing(self, *, state: DeliveryState, limit: int = 100) -> list[dict[str, object]]:
         """Deliveries in a state, newest first, for operators (no bodies, no secrets)."""
@@ -230,20 +245,47 @@ class Deliveries:
         )
         return [dict(row) for row in rows]
 
-    async def requeue(self, ids: Sequence[int] | None, *, now: float) -> int:
-        """Give dead deliveries a fresh retry budget (all of them when `ids` is None)."""
-        query = (
-            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1,"
-            " claimed_by = NULL, claim_expires = NULL, updated_at = $1 WHERE state = 'dead'"
-        )
-        if ids is None:
-            status = await self._db.execute(query, now)
-        else:
-            status = await self._db.execute(query + " AND id = ANY($2::bigint[])", now, list(ids))
-        count = rows_changed(status)
-        if count:
+    async def requeue(self, ids: Sequence[int] | None, *, now: float) -> RequeueReport:
+        """Give dead deliveries a fresh retry budget (all of them when `ids` is None), but only
+        those whose subscription is still the current, enabled one."""
+
+        async def requeue(conn: Connection) -> RequeueReport:
+            query = (
+                "SELECT d.id, d.state, s.id IS NOT NULL AND s.ended_at IS NULL"
+                " AND s.expires_at > $1 AS current, s.disabled_at IS NOT NULL AS disabled"
+                " FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id"
+            )
+            if ids is None:
+                found = await conn.fetch(query + " WHERE d.state = 'dead' ORDER BY d.id", now)
+            else:
+                found = await conn.fetch(query + " WHERE d.id = ANY($2::bigint[])", now, list(ids))
+            rows = {row["id"]: row for row in found}
+            report = RequeueReport([], [], [], [], {})
+            for delivery_id in rows if ids is None else dict.fromkeys(ids):
+                row = rows.get(delivery_id)
+                if row is None:
+                    report.unknown.append(delivery_id)
+                elif row["state"] != DeliveryState.DEAD:
+                    report.not_dead[delivery_id] = DeliveryState(row["state"])
+                elif not row["current"]:
+                    report.ended.append(delivery_id)
+                elif row["disabled"]:
+                    report.disabled.append(delivery_id)
+                else:
+                    report.requeued.append(delivery_id)
+            await conn.execute(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1,"
+                " claimed_by = NULL, claim_expires = NULL, updated_at = $1"
+                " WHERE state = 'dead' AND id = ANY($2::bigint[])",
+                now,
+                report.requeued,
+            )
+            return report
+
+        report = await self._db.run(requeue)
+        if report.requeued:
             self._signal.fire(WorkKind.DELIVERIES)
-        return count
+        return report
 
     async def counts(self) -> dict[str, int]:
         rows = await self._db.fetch("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
@@ -256,7 +298,8 @@ class Deliveries:
         )
 
     async def purge_finished(self, *, older_than: float) -> int:
-        """After the retention period, forget finished deliveries and events nobody waits for."""
+        """After the retention period, forget finished deliveries, the events nobody waits for
+        and the ended subscriptions no delivery names any more."""
 
         async def purge(conn: Connection) -> int:
             removed = rows_changed(
@@ -269,6 +312,11 @@ class Deliveries:
             await conn.execute(
                 "DELETE FROM events WHERE created_at < $1 AND NOT EXISTS"
                 " (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+                older_than,
+            )
+            await conn.execute(
+                "DELETE FROM subscriptions WHERE ended_at < $1 AND NOT EXISTS"
+                " (SELECT 1 FROM deliveries d WHERE d.subscription_id = subscriptions.id)",
                 older_than,
             )
             await conn.execute("DELETE FROM idempotency_keys WHERE created_at < $1", older_than)

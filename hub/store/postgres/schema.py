@@ -138,4 +138,37 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE intents ADD COLUMN token_id bigint;
     ALTER TABLE subscriptions ADD COLUMN token_id bigint;
     """,
+    # 5: ids are never reused (identity columns never were), and a delivery belongs to the one
+    # subscription it was made for, by foreign key: an ended subscription keeps its row, marked
+    # `ended_at` and without its secret, while deliveries name it, and only the current one of
+    # a (topic, callback) is unique. Deliveries whose subscription is unknown (its row gone, on
+    # another topic, or made after the delivery) are detached; a pending one is cancelled.
+    # `claim_generation` fences claims: a settlement lands only with the claim that made it.
+    """
+    ALTER TABLE subscriptions ADD COLUMN ended_at double precision;
+    ALTER TABLE subscriptions DROP CONSTRAINT subscriptions_topic_callback_key;
+    CREATE UNIQUE INDEX subscriptions_current
+        ON subscriptions (topic, callback) WHERE ended_at IS NULL;
+    DROP INDEX subscriptions_by_topic;
+    CREATE INDEX subscriptions_by_topic
+        ON subscriptions (topic, expires_at) WHERE ended_at IS NULL;
+    DROP INDEX subscriptions_by_expiry;
+    CREATE INDEX subscriptions_by_expiry ON subscriptions (expires_at) WHERE ended_at IS NULL;
+    DROP INDEX subscriptions_by_host;
+    CREATE INDEX subscriptions_by_host
+        ON subscriptions (callback_host, expires_at) WHERE ended_at IS NULL;
+    CREATE INDEX subscriptions_ended ON subscriptions (ended_at) WHERE ended_at IS NOT NULL;
+
+    ALTER TABLE deliveries ALTER COLUMN subscription_id DROP NOT NULL;
+    UPDATE deliveries d SET subscription_id = NULL,
+        state = CASE WHEN d.state = 'pending' THEN 'cancelled' ELSE d.state END
+    FROM events e
+    WHERE e.id = d.event_id AND NOT EXISTS (
+        SELECT 1 FROM subscriptions s
+        WHERE s.id = d.subscription_id AND s.topic = e.topic AND s.created_at <= d.created_at
+    );
+    ALTER TABLE deliveries ADD CONSTRAINT deliveries_subscription_fkey
+        FOREIGN KEY (subscription_id) REFERENCES subscriptions (id);
+    ALTER TABLE deliveries ADD COLUMN claim_generation integer NOT NULL DEFAULT 0;
+    """,
 )

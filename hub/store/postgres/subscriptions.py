@@ -1,5 +1,9 @@
-"""The subscriptions table on PostgreSQL: one row per verified (topic, callback) pair (see
-`..sqlite.subscriptions`, whose behaviour this follows statement for statement)."""
+"""The subscriptions table on PostgreSQL: one current row per verified (topic, callback) pair.
+
+The rules are those of `..sqlite.subscriptions`: an ended subscription is not deleted but marked
+`ended_at`, without its secret, and stays while deliveries name it (ids are never reused); every
+query about current subscriptions says `ended_at IS NULL`, which the partial indexes serve.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ _COLUMNS = (
     "id, topic, callback, secret, lease_seconds, expires_at, created_at, audience, event_types,"
     " token_id"
 )
-# An ended subscription's queued deliveries are closed in the same transaction.
+# An ended subscription's queued deliveries are closed in the same transaction (their claims
+# too: an attempt under way can no longer record its outcome).
 _CANCEL_PENDING = (
     "UPDATE deliveries SET state = 'cancelled', claimed_by = NULL, claim_expires = NULL,"
     " updated_at = $2 WHERE subscription_id = ANY($1::bigint[]) AND state = 'pending'"
@@ -71,7 +76,8 @@ class Subscriptions:
             "INSERT INTO subscriptions (topic, callback, secret, lease_seconds, expires_at,"
             " created_at, updated_at, audience, event_types, callback_host, token_id)"
             " VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10)"
-            " ON CONFLICT (topic, callback) DO UPDATE SET secret = excluded.secret,"
+            " ON CONFLICT (topic, callback) WHERE ended_at IS NULL"
+            " DO UPDATE SET secret = excluded.secret,"
             " lease_seconds = excluded.lease_seconds, expires_at = excluded.expires_at,"
             " updated_at = excluded.updated_at, audience = excluded.audience,"
             " failing_since = NULL, disabled_at = NULL, token_id = excluded.token_id,"
@@ -92,24 +98,32 @@ class Subscriptions:
 
     async def remove(self, *, topic: str, callback: str, now: float) -> bool:
         """End a subscription (verified unsubscribe); its queued deliveries are cancelled."""
-        return await self._delete("topic = $1 AND callback = $2", (topic, callback), now) > 0
+        return await self._end("topic = $2 AND callback = $3", (topic, callback), now) > 0
 
     async def remove_by_id(self, subscription_id: int, *, now: float) -> bool:
-        return await self._delete("id = $1", (subscription_id,), now) > 0
+        """End a subscription by id (its callback answered 410 Gone)."""
+        return await self._end("id = $2", (subscription_id,), now) > 0
 
-    async def _delete(self, where: str, params: tuple[object, ...], now: float) -> int:
-        async def delete(conn: Connection) -> int:
+    async def _end(self, where: str, params: tuple[object, ...], now: float) -> int:
+        """End the current subscriptions matching `where` (its parameters from $2), cancel their
+        queues; how many."""
+
+        async def end(conn: Connection) -> int:
             rows = await conn.fetch(
-                f"DELETE FROM subscriptions WHERE {where} RETURNING id", *params
+                "UPDATE subscriptions SET ended_at = $1, updated_at = $1, secret = NULL"
+                f" WHERE ended_at IS NULL AND {where} RETURNING id",
+                now,
+                *params,
             )
             await cancel_pending(conn, [row["id"] for row in rows], now)
             return len(rows)
 
-        return await self._db.run(delete)
+        return await self._db.run(end)
 
     async def get(self, *, topic: str, callback: str) -> Subscription | None:
         row = await self._db.fetchrow(
-            f"SELECT {_COLUMNS} FROM subscriptions WHERE topic = $1 AND callback = $2",
+            f"SELECT {_COLUMNS} FROM subscriptions"
+            " WHERE topic = $1 AND callback = $2 AND ended_at IS NULL",
             topic,
             callback,
         )
@@ -118,7 +132,7 @@ class Subscriptions:
     async def active(self, topic: str, *, now: float) -> list[Subscription]:
         rows = await self._db.fetch(
             f"SELECT {_COLUMNS} FROM subscriptions WHERE topic = $1 AND expires_at > $2"
-            " AND disabled_at IS NULL ORDER BY id",
+            " AND disabled_at IS NULL AND ended_at IS NULL ORDER BY id",
             topic,
             now,
         )
@@ -126,7 +140,7 @@ class Subscriptions:
 
     async def count_active(self, *, now: float) -> int:
         count = await self._db.fetchval(
-            "SELECT COUNT(*) FROM subscriptions WHERE expires_at > $1", now
+            "SELECT COUNT(*) FROM subscriptions WHERE expires_at > $1 AND ended_at IS NULL", now
         )
         return int(count)
 
@@ -136,7 +150,8 @@ class Subscriptions:
         """Active subscriptions of a topic, or of a callback host."""
         column, value = ("topic", topic) if topic is not None else ("callback_host", host)
         count = await self._db.fetchval(
-            f"SELECT COUNT(*) FROM subscriptions WHERE {column} = $1 AND expires_at > $2",
+            f"SELECT COUNT(*) FROM subscriptions WHERE {column} = $1 AND expires_at > $2"
+            " AND ended_at IS NULL",
             value,
             now,
         )
@@ -151,7 +166,7 @@ class Subscriptions:
         async def disable(conn: Connection) -> list[asyncpg.Record]:
             rows = await conn.fetch(
                 "UPDATE subscriptions SET disabled_at = $1 WHERE failing_since < $2"
-                f" AND disabled_at IS NULL RETURNING {_COLUMNS}",
+                f" AND disabled_at IS NULL AND ended_at IS NULL RETURNING {_COLUMNS}",
                 now,
                 failing_before,
             )
@@ -161,5 +176,6 @@ class Subscriptions:
         return [_row(row, self._box) for row in await self._db.run(disable)]
 
     async def purge_expired(self, *, now: float) -> int:
-        """Delete subscriptions whose lease ended (WebSub §5.3.1: leases are enforced)."""
-        return await self._delete("expires_at <= $1", (now,), now)
+        """End subscriptions whose lease is over (WebSub §5.3.1: leases are enforced). Their
+        rows go with the last delivery that names them (`Deliveries.purge_finished`)."""
+        return await self._end("expires_at <= $2", (now,), now)
