@@ -39,6 +39,7 @@ _INSERT_DELIVERIES = (
     " CASE WHEN e.kind = 'identity' THEN replace(gen_random_uuid()::text, '-', '') END"
     " FROM events e JOIN subscriptions s ON s.topic = e.topic"
     " WHERE e.id = ANY($1::bigint[]) AND s.expires_at > e.created_at AND s.disabled_at IS NULL"
+    " AND s.ended_at IS NULL"
     " AND (e.event_type IS NULL OR s.event_types IS NULL OR e.event_type = ANY(s.event_types))"
     " RETURNING event_id)"
     " SELECT event_id, COUNT(*) AS n FROM made GROUP BY event_id"
