@@ -126,19 +126,7 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE deliveries ADD COLUMN jti text;
     """,
-    # 4: every subscription request is kept and verified in arrival order per (topic, callback),
-    # hosts round-robin; tokens carry audiences and can be revoked; requests and subscriptions
-    # record the token that asked.
-    """
-    CREATE INDEX intents_by_pair ON intents (topic, callback, id);
-    ALTER TABLE intents ADD COLUMN callback_host text NOT NULL DEFAULT '';
-    CREATE INDEX intents_by_host ON intents (callback_host, claim_expires);
-    ALTER TABLE tokens ADD COLUMN audiences text[];
-    ALTER TABLE tokens ADD COLUMN revoked_at double precision;
-    ALTER TABLE intents ADD COLUMN token_id bigint;
-    ALTER TABLE subscriptions ADD COLUMN token_id bigint;
-    """,
-    # 5: ids are never reused (identity columns never were), and a delivery belongs to the one
+    # 4: ids are never reused (identity columns never were), and a delivery belongs to the one
     # subscription it was made for, by foreign key: an ended subscription keeps its row, marked
     # `ended_at` and without its secret, while deliveries name it, and only the current one of
     # a (topic, callback) is unique. Deliveries whose subscription is unknown (its row gone, on
@@ -170,5 +158,17 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE deliveries ADD CONSTRAINT deliveries_subscription_fkey
         FOREIGN KEY (subscription_id) REFERENCES subscriptions (id);
     ALTER TABLE deliveries ADD COLUMN claim_generation integer NOT NULL DEFAULT 0;
+    """,
+    # 5: every subscription request is kept and verified in arrival order per (topic, callback),
+    # hosts round-robin; tokens carry audiences and can be revoked; requests and subscriptions
+    # record the token that asked.
+    """
+    CREATE INDEX intents_by_pair ON intents (topic, callback, id);
+    ALTER TABLE intents ADD COLUMN callback_host text NOT NULL DEFAULT '';
+    CREATE INDEX intents_by_host ON intents (callback_host, claim_expires);
+    ALTER TABLE tokens ADD COLUMN audiences text[];
+    ALTER TABLE tokens ADD COLUMN revoked_at double precision;
+    ALTER TABLE intents ADD COLUMN token_id bigint;
+    ALTER TABLE subscriptions ADD COLUMN token_id bigint;
     """,
 )

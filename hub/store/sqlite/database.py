@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import StoreOpenError
-from ..migrations import pending
+from ..migrations import MIGRATIONS, pending
 from ..migrations import status as schema_status
 from ..records import SchemaStatus
-from .legacy import complete_schema_1
+from .legacy import complete_schema_1, finish_subscribe_first_4, is_subscribe_first_4
 
 __all__ = ["Connection", "Database", "StoreOpenError"]
 
@@ -192,9 +192,19 @@ def _in_snapshot(conn: Connection, work: Callable[[Connection], T]) -> T:
         conn.execute("ROLLBACK")
 
 
+# The number of the table rebuild that fences claims, and of the migration it was swapped with
+# (see `legacy.finish_subscribe_first_4`).
+REBUILD, SUBSCRIBE = 4, 5
+
+
 def _migrate(conn: Connection, path: Path) -> list[int]:
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     applied = []
+    if version == REBUILD and is_subscribe_first_4(conn):
+        finish_subscribe_first_4(conn, _statements(MIGRATIONS[REBUILD - 1].sqlite))
+        conn.execute(f"PRAGMA user_version = {SUBSCRIBE}")
+        version = SUBSCRIBE
+        applied.append(REBUILD)
     for migration in pending(version, database=str(path)):
         if migration.number == 2:
             complete_schema_1(conn)  # a file made while migration 1 still grew

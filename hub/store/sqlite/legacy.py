@@ -1,5 +1,8 @@
-"""Databases made before migration 1 was frozen: bring them to the schema 1 that later code knows.
+"""Files whose version number does not say what they hold: bring them to what later code knows.
 
+Two kinds exist.
+
+Schema 1, made before migration 1 was frozen.
 The first sethub commits grew migration 1 in place instead of adding migrations, so a file at
 schema version 1 has one of three shapes: the first (no per-host key, audiences, event types or
 idempotency keys), the second (no failing/disabled columns), or the final one that migration 2
@@ -7,6 +10,14 @@ builds on. The same early commits stored hub.secrets as given, before the `p`/`e
 (`hub.sealing`) existed. `complete_schema_1` runs, in the upgrade's transaction, on a file at
 version 1 only: it adds what its shape lacks, with the values the code of the time would have
 written, and marks such secrets as stored in plaintext. Nothing that is there is changed.
+
+Schema 4, made between two merges that each added a migration 4. Files written by the sethub of
+that time (tokens with audiences, every request kept) got the token-and-intent migration as
+number 4; the merge that followed made the table rebuild of deliveries number 4 and the
+token-and-intent one number 5. Such a file says 4 without the rebuild: upgrading it by number
+would skip the rebuild and apply the other again. `finish_subscribe_first_4` recognises it (no
+`claim_generation` column) and does the rebuild, keeping the owning token of each subscription
+(the rebuild copies the columns it knows), so that it is at 5.
 """
 
 from __future__ import annotations
@@ -16,7 +27,7 @@ from urllib.parse import urlsplit
 
 from ...sealing import PLAIN, SEALED
 
-__all__ = ["complete_schema_1"]
+__all__ = ["complete_schema_1", "finish_subscribe_first_4", "is_subscribe_first_4"]
 
 # table -> (column, declaration) that the final migration 1 has, in the order it has them
 _COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -80,3 +91,24 @@ def _secrets_stored_as_given(conn: Connection) -> bool:
             if bytes(secret[:1]) not in markers:
                 return True
     return False
+
+
+def is_subscribe_first_4(conn: Connection) -> bool:
+    """Whether a file at version 4 has the token-and-intent migration instead of the rebuild."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(deliveries)")}
+    return "claim_generation" not in columns
+
+
+def finish_subscribe_first_4(conn: Connection, rebuild: list[str]) -> None:
+    """Inside the caller's transaction: run the rebuild's statements, then give subscriptions
+    back the column the rebuild does not copy, with its values."""
+    owners = conn.execute(
+        "SELECT id, token_id FROM subscriptions WHERE token_id IS NOT NULL"
+    ).fetchall()
+    for statement in rebuild:
+        conn.execute(statement)
+    conn.execute("ALTER TABLE subscriptions ADD COLUMN token_id INTEGER")
+    conn.executemany(
+        "UPDATE subscriptions SET token_id = ? WHERE id = ?",
+        [(token_id, subscription_id) for subscription_id, token_id in owners],
+    )
