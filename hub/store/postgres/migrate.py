@@ -7,6 +7,9 @@ once: the second waits for the first, then finds nothing left to do.
 
 from __future__ import annotations
 
+import asyncpg
+
+from ..errors import StoreOpenError
 from ..migrations import pending
 from ..migrations import status as schema_status
 from ..records import SchemaStatus
@@ -51,4 +54,7 @@ async def migrate(db: PostgresDatabase) -> list[int]:
             applied.append(migration.number)
         return applied
 
-    return await db.run(work)
+    try:
+        return await db.run(work)
+    except asyncpg.PostgresError as exc:  # a permission, a missing schema: say which
+        raise StoreOpenError(f"cannot migrate database {db.url}: {exc}") from exc
