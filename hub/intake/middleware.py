@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from ..appkeys import METRICS
 from ..errors import BadRequest, HubError, PayloadTooLarge, StoreUnavailable
+from ..store import StoreUnavailableError
 from ..websub import ProtocolError
 
 __all__ = ["JSON_API_PREFIXES", "count_requests", "error_middleware", "render_error"]
@@ -65,7 +65,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status >= 400 and _wants_json(request):
             return render_error(request, _plain_http_error(exc))
         raise
-    except sqlite3.OperationalError as exc:
+    except StoreUnavailableError as exc:
         # "database is locked", "database or disk is full": nothing was accepted, ask to retry.
         log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
         return render_error(request, StoreUnavailable("storage is unavailable, retry later"))
