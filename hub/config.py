@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         ge=0,
         description="largest the database may grow; publishes then get 503 (0: off)",
     )
+    db_busy_timeout: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long a write waits for another process's lock on the database, seconds",
+    )
     public_url: str | None = Field(
         default=None,
         description="URL the hub is reached at, for Link headers and topic URLs (default http://HOST:PORT)",
