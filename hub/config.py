@@ -159,6 +159,18 @@ class Settings(BaseSettings):
         gt=0,
         description="largest request body accepted, bytes",
     )
+    header_read_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="how long a new connection may take to send its first request's headers,"
+        " seconds",
+    )
+    keepalive_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="how long a connection may wait for its next request (idle, or with half"
+        " its headers sent), seconds",
+    )
     max_concurrent_deliveries: int = Field(
         default=64,
         gt=0,

@@ -21,12 +21,16 @@ from aiohttp import web
 from ..app import create_app
 from ..config import ConfigError, Settings, load_settings
 from ..store import StoreOpenError
+from .listener import listen
 
 __all__ = ["register", "settings_from_args"]
 
 log = logging.getLogger("sethub")
 REPEATABLE = frozenset({"allow_topic", "allow_network"})
 
+
+# Seconds aiohttp gives open connections to finish their requests at a stop.
+HTTP_SHUTDOWN_TIMEOUT = 5.0
 
 # Collections of the youngest generation every this many new container objects, and of each
 # older one every this many of the younger (CPython's defaults: 700, 10, 10).
@@ -131,21 +135,37 @@ def tune_garbage_collection() -> None:
 
 async def serve(settings: Settings) -> None:
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=settings.keepalive_timeout,
+        shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT,
+    )
     await runner.setup()
+    listening: asyncio.Server | None = None
     try:
-        site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=5.0)
-        await site.start()
+        listening = await listen(
+            runner, settings.host, settings.port, header_read_timeout=settings.header_read_timeout
+        )
         tune_garbage_collection()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         print(
-            f"sethub listening on {site.name}, hub URL {settings.hub_url}, db {settings.db}",
+            f"sethub listening on {_address(listening)}, hub URL {settings.hub_url},"
+            f" db {settings.db}",
             flush=True,
         )
         await stop.wait()
         log.info("stopping: finishing in-flight deliveries (up to %ss)", settings.shutdown_timeout)
     finally:
+        if listening is not None:
+            listening.close()  # no new connections; the runner then ends the open ones
         await runner.cleanup()
+
+
+def _address(listening: asyncio.Server) -> str:
+    host, port = listening.sockets[0].getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
