@@ -1,5 +1,5 @@
-"""`sethub serve` cuts off clients that send nothing or half a request head, and serves everyone
-else meanwhile (security review M4).
+"""`sethub serve` cuts off clients that send nothing or half a request head, serves everyone else
+meanwhile (security review M4), and logs a client that hangs up mid-body in one line (L9).
 
 A real `sethub serve` subprocess and real sockets on loopback.
 """
@@ -20,8 +20,8 @@ from hub.cli.listener import listen
 from hub.intake.auth import create_token
 from hub.store import open_store
 
-from .process import start_hub_process
-from .support import free_port
+from .process import HubProcess, start_hub_process
+from .support import free_port, until
 
 HEAD_TIMEOUT = 4.0  # --header-read-timeout: longer than opening 1,000 connections on a busy VM
 KEEPALIVE = 5.0  # --keepalive-timeout
@@ -141,6 +141,32 @@ async def test_slow_clients_are_cut_off_while_others_are_served(tmp_path: Path) 
         for client in clients:
             client.close()
         assert hub.terminate() == 0
+
+
+async def test_a_client_gone_mid_body_is_one_log_line(tmp_path: Path) -> None:
+    hub: HubProcess = await start_hub_process(tmp_path / "hub.db", free_port())
+    try:
+        for _ in range(3):
+            _, writer = await asyncio.open_connection("127.0.0.1", hub.port)
+            writer.write(
+                b"POST /hub HTTP/1.1\r\nHost: hub\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+                b"hub.mode=subscribe&hub.topic="
+            )
+            await writer.drain()
+            await asyncio.sleep(0.1)  # the handler is reading the body now
+            writer.close()
+            await writer.wait_closed()
+        gone = "client went away during POST /hub"
+        await until(lambda: hub.output().count(gone) == 3)
+        async with aiohttp.ClientSession() as session, session.get(f"{hub.base}/healthz") as reply:
+            assert await reply.json() == {"status": "ok"}  # the hub serves on
+    finally:
+        assert hub.terminate() == 0
+    log = hub.output()
+    assert "Traceback" not in log
+    assert " ERROR " not in log, log
+    assert log.count(f"INFO sethub.http: {gone}") == 3
 
 
 async def _listening(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> tuple[
