@@ -3,17 +3,20 @@
 `open_store(where)` picks the backend from where the database is: a `postgresql://` (or
 `postgres://`) URL opens PostgreSQL (`postgres/`, for one or several hub nodes), anything else is
 the path of a SQLite file (`sqlite/`, the embedded default). Every unit of work (a verification,
-a delivery) is claimed as a lease with an owner and an expiry, so the same shapes serve one
-process on a file and several nodes on one database.
+a delivery) is claimed as a lease with an owner and an expiry (a delivery's also with a
+generation, which fences its writes: `Lease`), so the same shapes serve one process on a file and
+several nodes on one database.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..database_url import DatabaseLocation, PostgresURL, parse_database
 from ..sealing import SealingError
-from .errors import StoreError, StoreOpenError, StoreUnavailableError
+from .errors import StoreError, StoreHealth, StoreOpenError, StoreUnavailableError
 from .interface import Store
 from .records import (
     Attempt,
@@ -36,8 +39,10 @@ from .records import (
     Topic,
     WorkKind,
 )
+from .sqlite.store import DEFAULT_BUSY_TIMEOUT, open_sqlite_store
 
 __all__ = [
+    "DEFAULT_BUSY_TIMEOUT",
     "Attempt",
     "Claimed",
     "DeliveryState",
@@ -56,6 +61,7 @@ __all__ = [
     "Settlement",
     "Store",
     "StoreError",
+    "StoreHealth",
     "StoreOpenError",
     "StoreUnavailableError",
     "Subscription",
@@ -72,21 +78,29 @@ async def open_store(
     *,
     secret_key: bytes | None = None,
     max_bytes: int = 0,
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    clock: Callable[[], float] = time.time,
     migrate: bool = True,
 ) -> Store:
     """Open the database at `where` (a path or a PostgreSQL URL), bringing its schema up to date
     unless `migrate` is False (then only `schema_status` and `migrate` may be used: a database
     whose schema is behind the code cannot serve). `secret_key` seals hub.secrets at rest.
-    `max_bytes` caps a SQLite file's size (PostgreSQL has its own quotas)."""
+    `max_bytes` and `busy_timeout` are SQLite's (PostgreSQL has its own quotas and locks);
+    `clock` times the store's health."""
     location = parse_database(where)
     if isinstance(location, PostgresURL):
         from .postgres.store import open_postgres_store  # asyncpg is loaded only when used
 
-        return await open_postgres_store(location, secret_key=secret_key, migrate=migrate)
-    from .sqlite.store import open_sqlite_store
-
+        return await open_postgres_store(
+            location, secret_key=secret_key, clock=clock, migrate=migrate
+        )
     return await open_sqlite_store(
-        Path(location), secret_key=secret_key, max_bytes=max_bytes, migrate=migrate
+        Path(location),
+        secret_key=secret_key,
+        max_bytes=max_bytes,
+        busy_timeout=busy_timeout,
+        clock=clock,
+        migrate=migrate,
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
+from .errors import StoreHealth
 from .records import (
     Claimed,
     DeliveryState,
@@ -252,6 +253,12 @@ class Store(Protocol):
 
     @property
     def tokens(self) -> TokensRepository: ...
+
+    @property
+    def health(self) -> StoreHealth:
+        """Whether writes succeed, as the store's own recent writes show: no query, answered at
+        once (/healthz asks it every few seconds)."""
+        ...
 
     @property
     def shared(self) -> bool:

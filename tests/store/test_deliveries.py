@@ -216,3 +216,31 @@ async def test_finished_work_is_purged_after_the_retention(
         idempotency_key="request", idempotency_window=60,
     )
     assert not replayed
+
+
+async def test_the_counts_kept_by_triggers_follow_every_change(
+    store: Store, database: DatabaseLocation
+) -> None:
+    async def matches() -> bool:
+        kept = {state: n for state, n in (await store.deliveries.counts()).items() if n}
+        sql = "SELECT state, COUNT(*) FROM deliveries GROUP BY state"
+        counted = dict(await rows(database, sql))
+        return kept == counted
+
+    a = await _subscribe(store, "a")
+    b = await _subscribe(store, "b")
+    await _publish(store, 3)
+    assert await matches() and (await store.deliveries.counts())["pending"] == 6
+    claimed = (await store.deliveries.claim_due(
+        owner="n", now=2.0, ttl=10, limit=10, per_subscription=10)).deliveries
+    await store.deliveries.record_many([
+        _delivered(d.id, d.subscription_id, d.lease) for d in claimed if d.subscription_id == a.id
+    ])
+    assert await matches()
+    await store.subscriptions.remove_by_id(b.id, now=3.0)
+    assert await matches()
+    assert await store.deliveries.counts() == {
+        "pending": 0, "delivered": 3, "dead": 0, "cancelled": 3
+    }
+    await store.deliveries.purge_finished(older_than=100.0)
+    assert await matches() and sum((await store.deliveries.counts()).values()) == 0

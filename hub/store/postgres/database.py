@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 import asyncpg
 
 from ...database_url import PostgresURL
-from ..errors import StoreOpenError, StoreUnavailableError
+from ..errors import StoreHealth, StoreOpenError, StoreUnavailableError
+from ..health import HealthWatch
 
 __all__ = ["Connection", "PostgresDatabase"]
 
@@ -65,12 +66,13 @@ def unavailable_reason(exc: BaseException) -> str | None:
 
 
 class PostgresDatabase:
-    def __init__(self, pool: asyncpg.Pool, url: PostgresURL) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: PostgresURL, clock: Callable[[], float]) -> None:
         self._pool = pool
+        self._watch = HealthWatch(clock)
         self.url = url
 
     @classmethod
-    async def open(cls, url: PostgresURL) -> PostgresDatabase:
+    async def open(cls, url: PostgresURL, *, clock: Callable[[], float]) -> PostgresDatabase:
         """Connect; StoreOpenError (naming the URL without its password) if that fails."""
         try:
             pool = await asyncpg.create_pool(
@@ -82,7 +84,13 @@ class PostgresDatabase:
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise StoreOpenError(f"cannot open database {url}: {_describe(exc)}") from exc
-        return cls(pool, url)
+        return cls(pool, url, clock)
+
+    @property
+    def health(self) -> StoreHealth:
+        """Why the latest write failed, until a later write succeeds or, with none, for
+        `health.FAILURE_REPORTED_FOR` seconds."""
+        return self._watch.health
 
     async def run(self, work: Work[T], *, durable: bool = True) -> T:
         """`work` as one transaction, retried on a deadlock or serialization failure.
@@ -93,11 +101,18 @@ class PostgresDatabase:
         """
         for attempt in range(1, RETRIES_ON_CONFLICT + 1):
             try:
-                return await self._transaction(work, durable)
+                result = await self._transaction(work, durable)
+            except StoreUnavailableError as exc:
+                self._watch.write_failed(str(exc))
+                raise
             except _CONFLICTS:
                 if attempt == RETRIES_ON_CONFLICT:
                     raise
                 log.info("transaction conflict, retrying (%d)", attempt)
+            else:
+                if durable:
+                    self._watch.data_written()
+                return result
         raise RuntimeError("unreachable")  # the loop returns or raises
 
     async def read(self, work: Work[T]) -> T:

@@ -171,4 +171,58 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE intents ADD COLUMN token_id bigint;
     ALTER TABLE subscriptions ADD COLUMN token_id bigint;
     """,
+    # 6: deliveries counted per state as they change, so /metrics reads a few rows instead of
+    # counting every delivery; triggers keep the counts in the transaction that makes the change,
+    # whoever makes it. Unlike SQLite's one writer, several transactions (and nodes) change
+    # deliveries at once, and one counter row per state would make every publish and settlement
+    # wait for the one before it to commit: each state's count is spread over COUNT_SHARDS rows,
+    # a connection adding to its own (its backend pid's), and read as their sum. The triggers
+    # run once per statement, over its transition tables, not once per row.
+    """
+    CREATE TABLE delivery_counts (
+        state text    NOT NULL,
+        shard integer NOT NULL,
+        n     bigint  NOT NULL,
+        PRIMARY KEY (state, shard)
+    );
+    INSERT INTO delivery_counts (state, shard, n)
+        SELECT state, 0, COUNT(*) FROM deliveries GROUP BY state;
+
+    CREATE FUNCTION delivery_counts_add() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO delivery_counts AS c (state, shard, n)
+            SELECT state, pg_backend_pid() % 16, COUNT(*) FROM new_rows GROUP BY state
+            ON CONFLICT (state, shard) DO UPDATE SET n = c.n + excluded.n;
+        RETURN NULL;
+    END $$;
+    CREATE FUNCTION delivery_counts_remove() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO delivery_counts AS c (state, shard, n)
+            SELECT state, pg_backend_pid() % 16, -COUNT(*) FROM old_rows GROUP BY state
+            ON CONFLICT (state, shard) DO UPDATE SET n = c.n + excluded.n;
+        RETURN NULL;
+    END $$;
+    CREATE FUNCTION delivery_counts_move() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO delivery_counts AS c (state, shard, n)
+            SELECT state, pg_backend_pid() % 16, SUM(k) FROM (
+                SELECT o.state, -1 AS k FROM old_rows o JOIN new_rows w USING (id)
+                WHERE o.state <> w.state
+                UNION ALL
+                SELECT w.state, 1 FROM old_rows o JOIN new_rows w USING (id)
+                WHERE o.state <> w.state
+            ) AS moved GROUP BY state
+            ON CONFLICT (state, shard) DO UPDATE SET n = c.n + excluded.n;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER delivery_counts_insert AFTER INSERT ON deliveries
+        REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION delivery_counts_add();
+    CREATE TRIGGER delivery_counts_delete AFTER DELETE ON deliveries
+        REFERENCING OLD TABLE AS old_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION delivery_counts_remove();
+    CREATE TRIGGER delivery_counts_update AFTER UPDATE ON deliveries
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION delivery_counts_move();
+    """,
 )

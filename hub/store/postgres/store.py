@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ...database_url import PostgresURL
 from ...sealing import PLAIN, SealingError, SecretBox
-from ..errors import StoreOpenError, StoreUnavailableError
+from ..errors import StoreHealth, StoreOpenError, StoreUnavailableError
 from ..interface import WorkListener
 from ..records import SchemaStatus
 from ..signals import WorkSignal
@@ -32,6 +34,10 @@ class PostgresStore:
     topics: Topics
     tokens: Tokens
     signal: WorkSignal = field(repr=False)
+
+    @property
+    def health(self) -> StoreHealth:
+        return self.db.health
 
     @property
     def shared(self) -> bool:
@@ -77,10 +83,14 @@ class PostgresStore:
 
 
 async def open_postgres_store(
-    url: PostgresURL, *, secret_key: bytes | None = None, migrate: bool = True
+    url: PostgresURL,
+    *,
+    secret_key: bytes | None = None,
+    clock: Callable[[], float] = time.time,
+    migrate: bool = True,
 ) -> PostgresStore:
     """Connect and, unless told not to, migrate; StoreOpenError says why it cannot."""
-    db = await PostgresDatabase.open(url)
+    db = await PostgresDatabase.open(url, clock=clock)
     box = SecretBox(secret_key)
     signal = WorkSignal()
     store = PostgresStore(

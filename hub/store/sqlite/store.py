@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...sealing import SealingError, SecretBox
-from ..errors import StoreOpenError
+from ..errors import StoreHealth, StoreOpenError
 from ..interface import WorkListener
 from ..records import SchemaStatus
 from ..signals import WorkSignal
-from .database import Database
+from .database import DEFAULT_BUSY_TIMEOUT, Database
 from .deliveries import Deliveries
 from .intents import Intents
 from .plaintext_secrets import seal_plaintext
@@ -18,7 +20,7 @@ from .subscriptions import Subscriptions
 from .tokens import Tokens
 from .topics import Topics
 
-__all__ = ["SqliteStore", "open_sqlite_store"]
+__all__ = ["DEFAULT_BUSY_TIMEOUT", "SqliteStore", "open_sqlite_store"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,11 @@ class SqliteStore:
     topics: Topics
     tokens: Tokens
     signal: WorkSignal = field(repr=False)
+
+    @property
+    def health(self) -> StoreHealth:
+        """Whether writes succeed, from the store's own writes: no query, answered at once."""
+        return self.db.health
 
     @property
     def shared(self) -> bool:
@@ -62,11 +69,19 @@ class SqliteStore:
 
 
 async def open_sqlite_store(
-    path: Path, *, secret_key: bytes | None = None, max_bytes: int = 0, migrate: bool = True
+    path: Path,
+    *,
+    secret_key: bytes | None = None,
+    max_bytes: int = 0,
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    clock: Callable[[], float] = time.time,
+    migrate: bool = True,
 ) -> SqliteStore:
     """Open (creating and, unless told not to, migrating) the file; `secret_key` seals
     hub.secrets at rest."""
-    db = await Database.open(path, max_bytes=max_bytes, migrate=migrate)
+    db = await Database.open(
+        path, max_bytes=max_bytes, busy_timeout=busy_timeout, clock=clock, migrate=migrate
+    )
     box = SecretBox(secret_key)
     signal = WorkSignal()
     store = SqliteStore(
