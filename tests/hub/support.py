@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 from hub.app import create_app
 from hub.appkeys import STORE
 from hub.config import Settings
+from hub.database_url import DatabaseLocation
 from hub.intake.auth import create_token
 from hub.store import Store
 
@@ -44,11 +45,11 @@ async def until(
         await asyncio.sleep(interval)
 
 
-def test_settings(db: Path, port: int, **overrides: Any) -> Settings:
+def test_settings(db: DatabaseLocation, port: int, **overrides: Any) -> Settings:
     """Fast settings for tests: loopback allowed, quick polls, a short retry schedule."""
     values: dict[str, Any] = {
         "db": db,
-        "keys_dir": db.parent / "keys",
+        "keys_dir": db.parent / "keys" if isinstance(db, Path) else None,
         "signing_workers": 1,
         "port": port,
         "allow_private_callbacks": True,
@@ -132,9 +133,13 @@ class RunningHub:
         return status, text
 
 
-async def start_hub(tmp_path: Path, **overrides: Any) -> RunningHub:
+async def start_hub(
+    tmp_path: Path, *, db: DatabaseLocation | None = None, **overrides: Any
+) -> RunningHub:
+    """A hub on `db` (by default a SQLite file in `tmp_path`; or a PostgreSQL URL)."""
     port = free_port()
-    settings = test_settings(tmp_path / "hub.db", port, **overrides)
+    overrides.setdefault("keys_dir", tmp_path / "keys")
+    settings = test_settings(db or tmp_path / "hub.db", port, **overrides)
     server = TestServer(create_app(settings), host="127.0.0.1", port=port)
     await server.start_server()
     store = server.app[STORE]

@@ -63,8 +63,9 @@ def jwcrypto_claims(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_end_to_end_set_verifies_under_jwcrypto_with_exact_claims(
-    hub: RunningHub, subscriber: Subscriber
+    make_hub_each: Callable[..., Any], subscriber: Subscriber
 ) -> None:
+    hub = await make_hub_each()
     await subscribed(hub, subscriber)
     before = int(time.time())
     status, answer, _ = await post_events(hub, LOGIN_FAILED)
