@@ -13,6 +13,9 @@ __all__ = ["routes"]
 
 routes = web.RouteTableDef()
 FORM_TYPE = "application/x-www-form-urlencoded"  # WebSub §5.1: the only request format
+# The charsets a form may declare (none means UTF-8). Others are refused before anything is
+# decoded: some turn bytes into code points that are not text (utf-7 `+2AA-` is a lone surrogate).
+FORM_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"})
 
 
 def accepted() -> web.Response:
@@ -23,6 +26,8 @@ def accepted() -> web.Response:
 async def hub_request(request: web.Request) -> web.Response:
     if request.content_type != FORM_TYPE:
         raise UnsupportedMediaType(f"the hub takes {FORM_TYPE} requests")
+    if request.charset is not None and request.charset.lower() not in FORM_CHARSETS:
+        raise UnsupportedMediaType(f"the hub takes {FORM_TYPE} requests in UTF-8")
     try:
         form = await request.post()
     except (ValueError, UnicodeDecodeError, LookupError) as exc:
