@@ -2,11 +2,12 @@
 
 One real hub (module-scoped, on a background loop) takes every case over one keep-alive
 connection; each case checks the answer, that no error or traceback was logged, and that the
-database did not change. Sources: security review L1; interop D4.
+database did not change. Sources: security review L1, L2; code review issue 10; interop D4.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from urllib.parse import quote, urlencode
 
@@ -19,8 +20,14 @@ from .support import until
 
 FORM = "application/x-www-form-urlencoded"
 SURROGATE_UTF7 = "+2AA-"  # utf-7 for U+D800, a lone surrogate
+NOT_UTF8 = b"\xff\xfe\xed\xa0\x80"
 # An external topic prefix the hub accepts (nothing fetches it: subscribing does not).
 EXTERNAL = "http://127.0.0.1:9/feeds/"
+LOGIN_FAILED = {
+    "type": "login-failed",
+    "subject": {"format": "email", "email": "jane@example.com"},
+    "data": {"reason": "bad password"},
+}
 COUNTED = ("intents", "subscriptions", "topics", "events", "deliveries", "idempotency_keys")
 
 
@@ -61,6 +68,7 @@ def _subscribe(live: LiveHub, **params: str) -> str:
 def _hub_cases(live: LiveHub) -> dict[str, tuple[bytes, dict[str, str | bytes]]]:
     utf7 = {"Content-Type": f"{FORM}; charset=utf-7"}
     form = {"Content-Type": FORM}
+    publish = urlencode({"hub.mode": "publish", "hub.url": live.hub.topic_url("news")}).encode()
     return {
         "utf7-secret": (_subscribe(live, **{"hub.secret": SURROGATE_UTF7}).encode(), utf7),
         "utf7-audience": (
@@ -95,6 +103,10 @@ def _hub_cases(live: LiveHub) -> dict[str, tuple[bytes, dict[str, str | bytes]]]
             _subscribe(live, **{"hub.callback": "http://127.0.0.1:9\\@127.0.0.1:10/"}).encode(),
             form,
         ),
+        "publish-authorization-not-utf8": (
+            publish,
+            {**form, "Authorization": b"Bearer " + NOT_UTF8},
+        ),
     }
 
 
@@ -108,6 +120,7 @@ HUB_CASES = [
     "lease-29-digits",
     "lease-5000-digits",
     "backslash-in-host",
+    "publish-authorization-not-utf8",
 ]
 
 
@@ -139,3 +152,62 @@ def test_reserved_escapes_in_a_topic_are_kept_as_sent(live: LiveHub) -> None:
     assert live.rows("SELECT topic FROM subscriptions WHERE topic LIKE ?", f"{EXTERNAL}%") == [
         (f"{EXTERNAL}a%2fb~c%3F",)
     ]
+
+
+def _event(**fields: object) -> bytes:
+    return json.dumps({**LOGIN_FAILED, **fields}).encode()
+
+
+def _raw_event(occurred_at: str) -> bytes:
+    """JSON numbers json.dumps cannot write but json.loads reads: NaN, Infinity, 1e999."""
+    return _event(occurred_at=0).replace(
+        b'"occurred_at": 0', f'"occurred_at": {occurred_at}'.encode()
+    )
+
+
+DEPTH = 100_000
+EVENT_CASES: dict[str, tuple[bytes, dict[str, bytes]]] = {
+    "authorization-not-utf8": (_event(), {"Authorization": b"Bearer " + NOT_UTF8}),
+    "nested-100000-arrays": (b"[" * DEPTH + b"]" * DEPTH, {}),
+    "nested-100000-objects": (b'{"a":' * DEPTH + b"1" + b"}" * DEPTH, {}),
+    "nested-in-data": (_event(data={"reason": "x"}).replace(b'"x"', b"[" * 40 + b"]" * 40), {}),
+    "occurred-at-nan": (_raw_event("NaN"), {}),
+    "occurred-at-infinity": (_raw_event("Infinity"), {}),
+    "occurred-at-minus-infinity": (_raw_event("-Infinity"), {}),
+    "occurred-at-1e999": (_raw_event("1e999"), {}),
+    "occurred-at-1e300": (_raw_event("1e300"), {}),
+    "occurred-at-after-9999": (_raw_event("253402300800"), {}),
+    "occurred-at-negative": (_raw_event("-1"), {}),
+    "occurred-at-before-1970": (_event(occurred_at="1969-12-31T23:59:59Z"), {}),
+    "occurred-at-year-1": (_event(occurred_at="0001-01-01T00:00:00+23:59"), {}),
+    "surrogate-txn": (_event(txn="\ud800"), {}),
+    "surrogate-id": (_event(id="ok\udfff"), {}),
+    "surrogate-subject": (_event(subject={"format": "opaque", "id": "\ud800"}), {}),
+    "surrogate-data": (_event(data={"reason": "\udbff"}), {}),
+    "surrogate-member-name": (_event(data={"\ud800": "x"}), {}),
+    "surrogate-raw-bytes": (_event(txn="x").replace(b'"x"', b'"\xed\xa0\x80"'), {}),
+    "not-utf8": (_event(txn="x").replace(b'"x"', b'"\xff"'), {}),
+    "idempotency-key-not-utf8": (_event(), {"Idempotency-Key": NOT_UTF8}),
+}
+
+
+@pytest.mark.parametrize("case", list(EVENT_CASES))
+def test_events_refuses_with_a_json_reason(live: LiveHub, case: str) -> None:
+    body, extra = EVENT_CASES[case]
+    headers: dict[str, str | bytes] = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {live.hub.token}",
+        **extra,
+    }
+    answer = _refused(live, "POST", "/events", body, headers)
+    assert answer.content_type.startswith("application/json")
+    error = json.loads(answer.body)
+    assert set(error) == {"error", "message"} and error["message"]
+
+
+def test_a_good_event_is_still_accepted(live: LiveHub) -> None:
+    """The refusals above are not a hub that refuses everything."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {live.hub.token}"}
+    body = _event(occurred_at=1700000000.5, txn="fine", id="good-1")
+    answer = live.request("POST", "/events", body, headers)
+    assert answer.status == 202, answer.text()

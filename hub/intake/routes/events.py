@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...appkeys import IDENTITY, PUBLISHING, STORE
-from ...errors import UnsupportedMediaType
+from ...errors import BadRequest, UnsupportedMediaType
 from ..auth import authenticate, require_scope
 
 __all__ = ["routes"]
@@ -29,6 +29,8 @@ async def publish_events(request: web.Request) -> web.Response:
     app[PUBLISHING].admit(f"token:{token.id}")
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None:
+        if not key.isascii():  # aiohttp hands over header bytes that are not UTF-8 as surrogates
+            raise BadRequest(f"the {IDEMPOTENCY_HEADER} header must be ASCII")
         key = key.strip()[:MAX_IDEMPOTENCY_KEY] or None
     published, replayed = await identity.publish(events, token_id=token.id, request_key=key)
     body = {
