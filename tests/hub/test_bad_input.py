@@ -2,7 +2,7 @@
 
 One real hub (module-scoped, on a background loop) takes every case over one keep-alive
 connection; each case checks the answer, that no error or traceback was logged, and that the
-database did not change. Sources: security review L1, L2; code review issue 10; interop D4.
+database did not change. Sources: security review L1, L2, L6, L7; code review issue 10; interop D4.
 """
 
 from __future__ import annotations
@@ -211,3 +211,48 @@ def test_a_good_event_is_still_accepted(live: LiveHub) -> None:
     body = _event(occurred_at=1700000000.5, txn="fine", id="good-1")
     answer = live.request("POST", "/events", body, headers)
     assert answer.status == 202, answer.text()
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/topics/nl%0A", {}),
+        ("/topics/MyTopic", {}),
+        ("/topics/bad%20name", {}),
+        ("/topics/" + "a" * 65, {}),
+        ("/topics/news", {"Authorization": b"Bearer " + NOT_UTF8}),
+        ("/topics/news", {"Content-Type": b"text/plain; charset=" + NOT_UTF8}),
+    ],
+    ids=["newline", "uppercase", "space", "too-long", "authorization", "content-type"],
+)
+def test_topic_posts_refuse_with_a_plain_reason(
+    live: LiveHub, path: str, headers: dict[str, bytes]
+) -> None:
+    sent = {"Authorization": f"Bearer {live.hub.token}", "Content-Type": "text/plain", **headers}
+    answer = _refused(live, "POST", path, b"content", sent)
+    assert answer.content_type.startswith("text/plain")
+
+
+@pytest.mark.parametrize("path", ["/topics/nl%0A", "/topics/MyTopic"])
+def test_invalid_topic_names_are_400_on_post_and_404_on_get(live: LiveHub, path: str) -> None:
+    """Walkthrough 12: the POST that would create the topic says why the name cannot be one."""
+    headers = {"Authorization": f"Bearer {live.hub.token}", "Content-Type": "text/plain"}
+    answer = live.request("POST", path, b"content", headers)
+    assert answer.status == 400
+    assert answer.text() == "invalid topic name (lowercase letters, digits, . _ -; at most 64)\n"
+    assert live.request("GET", path).status == 404
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("name", ["news", "login"])
+def test_topic_bodies_cannot_run_script_on_the_hub_origin(
+    live: LiveHub, method: str, name: str
+) -> None:
+    """L7: a publisher's `text/html` is served, but not sniffed nor run as the hub's page."""
+    headers = {"Authorization": f"Bearer {live.hub.token}", "Content-Type": "text/html"}
+    posted = live.request("POST", "/topics/news", b"<script>alert(1)</script>", headers)
+    assert posted.status == 202, posted.text()
+    answer = live.request(method, f"/topics/{name}")
+    assert answer.status == 200
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["Content-Security-Policy"] == "sandbox"
