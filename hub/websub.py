@@ -138,6 +138,8 @@ def normalize_url(value: str, *, parameter: str) -> str:
         raise error(f"{parameter} is longer than {MAX_URL_LENGTH} characters")
     if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
         raise error(f"{parameter} contains whitespace or control characters")
+    if _SURROGATE.search(url):
+        raise error(f"{parameter} is not valid Unicode text")
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -1,4 +1,6 @@
-"""Inputs that once answered 500: each is now a 4xx with a plain reason, and nothing is stored.
+"""Inputs that answered 500, or were stored though nothing could use them: each is now a 4xx with
+a plain reason, and nothing is stored. Also how topic bodies are served (L7) and how a topic
+is echoed to its subscriber (D4).
 
 One real hub (module-scoped, on a background loop) takes every case over one keep-alive
 connection; each case checks the answer, that no error or traceback was logged, and that the
@@ -256,3 +258,33 @@ def test_topic_bodies_cannot_run_script_on_the_hub_origin(
     assert answer.status == 200
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
     assert answer.headers["Content-Security-Policy"] == "sandbox"
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [("/events", "application/json"), ("/hub", FORM), ("/topics/news", "text/plain")],
+)
+def test_a_body_that_contradicts_its_content_encoding_is_400(
+    live: LiveHub, path: str, content_type: str
+) -> None:
+    """aiohttp fails to read it (RequestPayloadError); the route says why and closes."""
+    headers = {
+        "Authorization": f"Bearer {live.hub.token}",
+        "Content-Type": content_type,
+        "Content-Encoding": "gzip",
+    }
+    answer = _refused(live, "POST", path, b"not gzip", headers)
+    assert "cannot be decoded" in answer.text()
+    assert answer.headers["Connection"] == "close"
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [("/healthz?" + "a" * 9000, {}), ("/healthz", {"X-Long": "a" * 9000})],
+    ids=["request-line", "header"],
+)
+def test_malformed_http_is_logged_as_one_line(
+    live: LiveHub, path: str, headers: dict[str, str | bytes]
+) -> None:
+    """aiohttp answers 400 itself; its log record is one INFO line, not an ERROR traceback."""
+    _refused(live, "GET", path, b"", headers)

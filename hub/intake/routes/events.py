@@ -8,6 +8,7 @@ from aiohttp import web
 from ...appkeys import IDENTITY, PUBLISHING, STORE
 from ...errors import BadRequest, UnsupportedMediaType
 from ..auth import authenticate, require_scope
+from .bodies import read_body
 
 __all__ = ["routes"]
 
@@ -23,7 +24,7 @@ async def publish_events(request: web.Request) -> web.Response:
     if request.content_type not in ("application/json", ""):
         raise UnsupportedMediaType("POST /events takes application/json")
     identity = app[IDENTITY]
-    events = identity.parse(await request.read())
+    events = identity.parse(await read_body(request))
     for topic in sorted({event.event_type.topic for event in events}):
         require_scope(token, "publish", topic)
     app[PUBLISHING].admit(f"token:{token.id}")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...appkeys import PUBLISHING, SETTINGS, STORE, SUBSCRIBING
-from ...errors import InvalidBody, PayloadTooLarge, UnsupportedMediaType
+from ...errors import PayloadTooLarge, UnsupportedMediaType
 from ...websub import PublishRequest, parse_hub_request
 from ..auth import authenticate
+from .bodies import read_form
 
 __all__ = ["routes"]
 
@@ -28,10 +29,7 @@ async def hub_request(request: web.Request) -> web.Response:
         raise UnsupportedMediaType(f"the hub takes {FORM_TYPE} requests")
     if request.charset is not None and request.charset.lower() not in FORM_CHARSETS:
         raise UnsupportedMediaType(f"the hub takes {FORM_TYPE} requests in UTF-8")
-    try:
-        form = await request.post()
-    except (ValueError, UnicodeDecodeError, LookupError) as exc:
-        raise InvalidBody("the form body cannot be decoded") from exc
+    form = await read_form(request)
     if len(form) > request.app[SETTINGS].max_form_parameters:
         raise PayloadTooLarge("too many form parameters")
     parsed = parse_hub_request(form)  # type: ignore[arg-type]

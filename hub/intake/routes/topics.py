@@ -15,6 +15,7 @@ from ...websub import AUDIENCE_PARAMETER, EVENTS_PARAMETER, link_header
 from ..auth import authenticate
 from ..identity_events import SET_CONTENT_TYPE
 from ..topic_policy import TOPIC_NAME
+from .bodies import read_body
 
 __all__ = ["routes"]
 
@@ -98,7 +99,7 @@ async def post_topic(request: web.Request) -> web.Response:
     if name in request.app[CATALOG].topics():
         raise Forbidden(f"{name} is an identity topic: publish its events with POST /events")
     request.app[PUBLISHING].admit(f"token:{token.id}")
-    body = await request.read()
+    body = await read_body(request)
     if not body:
         raise BadRequest("the request body is the topic's new content and must not be empty")
     content_type = request.headers.get("Content-Type", "application/octet-stream")
