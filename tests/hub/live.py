@@ -84,18 +84,33 @@ class LiveHub:
         body: bytes = b"",
         headers: Mapping[str, str | bytes] | None = None,
     ) -> Answer:
-        """One request on the kept-alive connection; header values may be any bytes."""
+        """One request on the kept-alive connection; header values may be any bytes.
+
+        A connection the hub closed after its last answer (it may, as after a body it could not
+        drain) fails as soon as it is reused: the request is then sent once more on a new one.
+        A request that fails on a new connection fails the test.
+        """
         if self._connection is None:
             self._connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         connection = self._connection
-        connection.putrequest(method, path, skip_accept_encoding=True)
-        for name, value in (headers or {}).items():
-            connection.putheader(name, value)
-        if body or method not in ("GET", "HEAD"):
-            connection.putheader("Content-Length", str(len(body)))
-        connection.endheaders(body)
-        response = connection.getresponse()  # reconnects by itself after `Connection: close`
-        return Answer(response.status, response.headers, response.read())
+        reused = connection.sock is not None
+        try:
+            connection.putrequest(method, path, skip_accept_encoding=True)
+            for name, value in (headers or {}).items():
+                connection.putheader(name, value)
+            if body or method not in ("GET", "HEAD"):
+                connection.putheader("Content-Length", str(len(body)))
+            connection.endheaders(body)
+            response = connection.getresponse()  # reconnects by itself after `Connection: close`
+            return Answer(response.status, response.headers, response.read())
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            self.close()
+            if reused:
+                return self.request(method, path, body, headers)
+            raise
+        except Exception:
+            self.close()  # the next request starts on a new connection
+            raise
 
     def rows(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
         """Read the hub's database through a separate read-only connection."""
