@@ -40,6 +40,7 @@ from .appkeys import (
 from .config import Settings
 from .delivery.dispatcher import Dispatcher
 from .delivery.intent_verifier import IntentVerifier
+from .intake.client_errors import quiet_client_errors
 from .intake.identity_events import IdentityPublishing
 from .intake.middleware import count_requests, error_middleware
 from .intake.publishing import Publishing
@@ -62,6 +63,7 @@ def node_id() -> str:
 
 
 def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> web.Application:
+    quiet_client_errors()
     app = web.Application(
         client_max_size=settings.max_request_bytes,
         middlewares=[count_requests, error_middleware],

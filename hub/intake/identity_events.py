@@ -9,6 +9,8 @@ and an idempotency `id`. A batch is validated whole: one bad event refuses the b
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +39,13 @@ SET_CONTENT_TYPE = "application/secevent+jwt"
 EVENT_FIELDS = frozenset({"type", "subject", "data", "occurred_at", "txn", "id"})
 MAX_ID_LENGTH = 200
 MAX_TXN_LENGTH = 200
+# Deep enough for any catalog payload; json.loads itself gives up (RecursionError) near 1,000.
+MAX_JSON_DEPTH = 32
+# `occurred_at` as epoch seconds: from 1970 to the last second RFC 3339 can write (9999-12-31).
+LATEST_TIME_OF_EVENT = 253402300799
+# Code points that are not characters: a JSON `\ud800` escape decodes to one, and neither
+# SQLite nor a UTF-8 log line can take it.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class InvalidEvent(BadRequest):
@@ -71,23 +80,28 @@ class ValidatedEvent:
 
 
 def _time_of_event(value: Any, field: str) -> int | None:
+    """Epoch seconds of `occurred_at`; JSON numbers may be NaN, Infinity or 1e999 here."""
     if value is None:
         return None
     if isinstance(value, bool):
         raise InvalidEvent(field, "must be an RFC 3339 time or epoch seconds")
     if isinstance(value, int | float):
-        if value < 0:
-            raise InvalidEvent(field, "must not be negative")
-        return int(value)
-    if isinstance(value, str):
+        seconds: float = value
+    elif isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError as exc:
             raise InvalidEvent(field, "is not an RFC 3339 time") from exc
         if moment.tzinfo is None:
             raise InvalidEvent(field, "must carry a time zone offset (RFC 3339)")
-        return int(moment.timestamp())
-    raise InvalidEvent(field, "must be an RFC 3339 time or epoch seconds")
+        seconds = moment.timestamp()
+    else:
+        raise InvalidEvent(field, "must be an RFC 3339 time or epoch seconds")
+    if not (math.isfinite(seconds) and 0 <= seconds <= LATEST_TIME_OF_EVENT):
+        raise InvalidEvent(
+            field, f"must be a time from 1970 to 9999 (epoch seconds 0 to {LATEST_TIME_OF_EVENT})"
+        )
+    return int(seconds)
 
 
 def _optional_string(value: Any, field: str, limit: int) -> str | None:
@@ -136,12 +150,44 @@ def _one(item: Any, where: str, catalog: Catalog) -> ValidatedEvent:
     )
 
 
+def _check_document(document: Any) -> None:
+    """Refuse nesting deeper than MAX_JSON_DEPTH, and strings (values or member names) that are
+    not text, naming where. Iterative: the depth is not known until it has been walked."""
+    stack: list[tuple[Any, str, int]] = [(document, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise InvalidEvent(where or "body", "is not valid Unicode text (lone surrogate)")
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise InvalidEvent("body", f"nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, list):
+            stack.extend((item, f"{where}[{n}]", depth + 1) for n, item in enumerate(value))
+            continue
+        prefix = f"{where}." if where else ""
+        for name, item in value.items():
+            if _SURROGATE.search(name):
+                raise InvalidEvent(where or "body", "has a member name that is not valid text")
+            stack.append((item, f"{prefix}{name}", depth + 1))
+
+
 def parse_events(body: bytes, catalog: Catalog, *, max_batch: int) -> list[ValidatedEvent]:
     """Validate a whole publish body, all or nothing."""
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        # Decoded here, strictly: json.loads(bytes) would let invalid UTF-8 through as surrogates.
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent("body", "is not UTF-8") from exc
+    try:
+        document = json.loads(text)
+    except RecursionError as exc:
+        raise InvalidEvent("body", f"nests deeper than {MAX_JSON_DEPTH} levels") from exc
+    except ValueError as exc:
         raise InvalidEvent("body", "is not valid JSON") from exc
+    _check_document(document)
     if isinstance(document, list):
         if not document:
             raise InvalidEvent("body", "an empty array publishes nothing")
