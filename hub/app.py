@@ -71,7 +71,10 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.add_routes(hub_endpoint.routes)
     app.add_routes(topics.routes)
     app.add_routes(ops.routes)
-    app[CATALOG] = Catalog(namespace=settings.event_namespace or DEFAULT_NAMESPACE)
+    app[CATALOG] = Catalog(
+        namespace=settings.event_namespace or DEFAULT_NAMESPACE,
+        agreed_credential_types=tuple(settings.agreed_credential_type),
+    )
     app.add_routes(events.routes)
     app.add_routes(jwks.routes)
     app.cleanup_ctx.append(_store)

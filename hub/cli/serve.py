@@ -25,7 +25,7 @@ from ..store import StoreOpenError
 __all__ = ["register", "settings_from_args"]
 
 log = logging.getLogger("sethub")
-REPEATABLE = frozenset({"allow_topic", "allow_network"})
+REPEATABLE = frozenset({"allow_topic", "allow_network", "agreed_credential_type"})
 
 
 # Collections of the youngest generation every this many new container objects, and of each

@@ -23,6 +23,7 @@ from set_tokens import (
     UnknownEventType,
     parse_subject_identifier,
 )
+from set_tokens.events import CAEP_BASE
 
 from ..batching import Batcher
 from ..config import Settings
@@ -30,7 +31,7 @@ from ..errors import BadRequest
 from ..metrics import Metrics
 from ..store import EventKind, NewEvent, PublishedEvent, PublishRequest, Store
 
-__all__ = ["IdentityPublishing", "InvalidEvent", "ValidatedEvent", "parse_events"]
+__all__ = ["IdentityPublishing", "InvalidEvent", "ValidatedEvent", "build_event", "parse_events"]
 
 SET_CONTENT_TYPE = "application/secevent+jwt"
 
@@ -108,19 +109,49 @@ def _one(item: Any, where: str, catalog: Catalog) -> ValidatedEvent:
     type_name = item.get("type")
     if not isinstance(type_name, str) or not type_name:
         raise InvalidEvent(f"{prefix}type", "is required and must be a string")
-    try:
-        event_type = catalog.lookup(type_name)
-    except UnknownEventType as exc:
-        raise InvalidEvent(f"{prefix}type", f"unknown event type {type_name!r}") from exc
     if "subject" not in item:
         raise InvalidEvent(f"{prefix}subject", "is required")
-    try:
-        subject = parse_subject_identifier(item["subject"]).to_json()
-    except InvalidSubjectIdentifier as exc:
-        raise InvalidEvent(f"{prefix}subject", str(exc)) from exc
     data = item.get("data", {})
     if not isinstance(data, dict):
         raise InvalidEvent(f"{prefix}data", "must be a JSON object")
+    return build_event(
+        catalog,
+        type_name=type_name,
+        subject=item["subject"],
+        data=data,
+        toe=_time_of_event(item.get("occurred_at"), f"{prefix}occurred_at"),
+        txn=_optional_string(item.get("txn"), f"{prefix}txn", MAX_TXN_LENGTH),
+        idempotency_id=_optional_string(item.get("id"), f"{prefix}id", MAX_ID_LENGTH),
+        prefix=prefix,
+    )
+
+
+def build_event(
+    catalog: Catalog,
+    *,
+    type_name: str,
+    subject: Any,
+    data: dict[str, Any],
+    toe: int | None,
+    txn: str | None,
+    idempotency_id: str | None,
+    prefix: str = "",
+) -> ValidatedEvent:
+    """One validated event, from a publisher's JSON or from a vendor bridge.
+
+    When the event happened also sets a CAEP event's `event_timestamp` (CAEP receivers read that
+    claim, not RFC 8417's `toe`), unless the payload gives its own.
+    """
+    try:
+        event_type = catalog.lookup(type_name)
+    except UnknownEventType as exc:
+        raise InvalidEvent(f"{prefix}type", str(exc)) from exc
+    try:
+        subject_id = parse_subject_identifier(subject).to_json()
+    except InvalidSubjectIdentifier as exc:
+        raise InvalidEvent(f"{prefix}subject", str(exc)) from exc
+    if toe is not None and event_type.uri.startswith(CAEP_BASE):
+        data = {"event_timestamp": toe, **data}
     try:
         model = catalog.validate_payload(event_type, data)
     except InvalidEventPayload as exc:
@@ -128,11 +159,11 @@ def _one(item: Any, where: str, catalog: Catalog) -> ValidatedEvent:
         raise InvalidEvent(field, str(exc)) from exc
     return ValidatedEvent(
         event_type=event_type,
-        subject=subject,
+        subject=subject_id,
         payload=model.model_dump(mode="json", exclude_none=True, by_alias=True),
-        toe=_time_of_event(item.get("occurred_at"), f"{prefix}occurred_at"),
-        txn=_optional_string(item.get("txn"), f"{prefix}txn", MAX_TXN_LENGTH) or uuid.uuid4().hex,
-        idempotency_id=_optional_string(item.get("id"), f"{prefix}id", MAX_ID_LENGTH),
+        toe=toe,
+        txn=txn or uuid.uuid4().hex,
+        idempotency_id=idempotency_id,
     )
 
 
