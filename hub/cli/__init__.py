@@ -6,11 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import deliveries, keys, publish, serve, tokens, verify
+from . import deliveries, keys, publish, serve, sources, tokens, verify
 
 __all__ = ["main"]
 
-SUBCOMMANDS = (serve, tokens, keys, publish, verify, deliveries)
+SUBCOMMANDS = (serve, tokens, sources, keys, publish, verify, deliveries)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -215,6 +215,19 @@ class IdentityPublishing:
         self, events: list[ValidatedEvent], *, token_id: int, request_key: str | None
     ) -> tuple[list[PublishedEvent], bool]:
         """Store the batch; the same key (per token) within the window publishes nothing new."""
+        return await self._submit(events, publisher=str(token_id), request_key=request_key)
+
+    async def publish_ingested(
+        self, source: str, events: list[ValidatedEvent]
+    ) -> list[PublishedEvent]:
+        """Store the events a vendor webhook made; an event id the source sent before, within
+        the window, publishes nothing new (vendors retry deliveries)."""
+        published, _ = await self._submit(events, publisher=f"source:{source}", request_key=None)
+        return published
+
+    async def _submit(
+        self, events: list[ValidatedEvent], *, publisher: str, request_key: str | None
+    ) -> tuple[list[PublishedEvent], bool]:
         new = [
             NewEvent(
                 topic=self._settings.topic_url(event.event_type.topic),
@@ -224,7 +237,7 @@ class IdentityPublishing:
                 event_type=event.event_type.uri,
                 txn=event.txn,
                 idempotency_key=(
-                    f"{token_id}:event:{event.idempotency_id}" if event.idempotency_id else None
+                    f"{publisher}:event:{event.idempotency_id}" if event.idempotency_id else None
                 ),
             )
             for event in events
@@ -232,7 +245,7 @@ class IdentityPublishing:
         request = PublishRequest(
             tuple(new),
             now=self._clock(),
-            idempotency_key=f"{token_id}:request:{request_key}" if request_key else None,
+            idempotency_key=f"{publisher}:request:{request_key}" if request_key else None,
             idempotency_window=self._settings.idempotency_window,
         )
         answer = await self._publishes.submit(request)

@@ -18,6 +18,7 @@ from .records import (
     IntentMode,
     NewEvent,
     PublishedEvent,
+    Source,
     Subscription,
     Token,
     Topic,
@@ -26,6 +27,7 @@ from .sqlite.database import Database, StoreOpenError
 from .sqlite.deliveries import Attempt, Deliveries, Settlement
 from .sqlite.events import PublishRequest
 from .sqlite.intents import Intents
+from .sqlite.sources import SourceExists, Sources
 from .sqlite.subscriptions import Subscriptions
 from .sqlite.tokens import Tokens
 from .sqlite.topics import Topics
@@ -42,6 +44,8 @@ __all__ = [
     "PublishedEvent",
     "SealingError",
     "Settlement",
+    "Source",
+    "SourceExists",
     "Store",
     "StoreOpenError",
     "Subscription",
@@ -59,6 +63,7 @@ class Store:
     deliveries: Deliveries
     topics: Topics
     tokens: Tokens
+    sources: Sources
 
     async def release_claims(self) -> None:
         """Release every claim: valid only when this process is the database's one user."""
@@ -80,6 +85,7 @@ async def open_store(path: Path, *, secret_key: bytes | None = None, max_bytes: 
         deliveries=Deliveries(db, box),
         topics=Topics(db),
         tokens=Tokens(db),
+        sources=Sources(db, box),
     )
     try:
         await _check_key(db, box)
@@ -94,7 +100,8 @@ async def _check_key(db: Database, box: SecretBox) -> None:
     row = await db.read(
         lambda conn: conn.execute(
             "SELECT secret FROM subscriptions WHERE secret IS NOT NULL "
-            "UNION ALL SELECT secret FROM intents WHERE secret IS NOT NULL LIMIT 1"
+            "UNION ALL SELECT secret FROM intents WHERE secret IS NOT NULL "
+            "UNION ALL SELECT secret FROM sources LIMIT 1"
         ).fetchone()
     )
     if row is not None:

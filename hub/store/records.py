@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "IntentMode",
     "NewEvent",
     "PublishedEvent",
+    "Source",
     "Subscription",
     "Token",
     "Topic",
@@ -125,3 +127,17 @@ class Token:
     scope: str
     label: str | None
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """An identity provider sending its native webhooks to `/ingest/NAME`."""
+
+    name: str
+    vendor: str  # logto | loginradius | cidaas | asgardeo
+    secret: bytes  # what authenticates its webhooks (an HMAC key or an API key)
+    options: Mapping[str, str] = field(default_factory=dict)  # vendor details (docs/bridges.md)
+    created_at: float = 0.0
+
+    def __repr__(self) -> str:  # never print the secret by accident
+        return f"Source(name={self.name!r}, vendor={self.vendor!r})"

@@ -130,4 +130,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE deliveries ADD COLUMN jti TEXT;
     """,
+    # (appended by the bridges branch; the lead renumbers at merge) inbound sources: identity
+    # providers whose native webhooks POST /ingest/NAME accepts. `secret` is sealed like
+    # subscriptions.secret; `options` is a JSON object of vendor details.
+    """
+    CREATE TABLE sources (
+        name       TEXT PRIMARY KEY,
+        vendor     TEXT NOT NULL,
+        secret     BLOB NOT NULL,
+        options    TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL
+    );
+    """,
 )
