@@ -245,7 +245,7 @@ async def test_malformed_logto_webhook_is_400_naming_the_field(
 async def test_malformed_block_account_and_json(hub: RunningHub) -> None:
     await hub.add_source("lr", "loginradius", LR_SECRET)
     for body, field in ((samples.raw(samples.loginradius("BlockAccount", "2026-11-24T10:00:00Z",
-                                                         IsActive=None)), "IsActive"),
+                                                         IsActive=None)), "Data.IsActive"),
                         (b"{not json", "body")):
         mac = hmac.new(LR_SECRET.encode(), body, hashlib.sha256).hexdigest()
         status, error = await hub.ingest("lr", body, {"signature": mac})

@@ -54,7 +54,7 @@ class LoginRadiusBridge:
         hook = member(document, "HookName")
         profile = member(document, "Data", dict)
         if hook.casefold() == BLOCK:
-            type_name = self._block_meaning(profile)
+            type_name = self._block_meaning(document)
         elif vendor_entry(self._catalog, self.vendor, hook) is None:
             return Translation([], [hook])
         else:
@@ -71,11 +71,11 @@ class LoginRadiusBridge:
         return Translation([event])
 
     @staticmethod
-    def _block_meaning(profile: dict[str, Any]) -> str:
+    def _block_meaning(document: dict[str, Any]) -> str:
         """BlockAccount fires for a brute-force lockout, an admin block and an unblock/unlock
         (LoginRadius "Auth Security": IsLoginLocked, and IsActive false while blocked)."""
-        active = member(profile, "IsActive", bool)
-        locked = member(profile, "IsLoginLocked", bool, required=False)
+        active = member(document, "Data.IsActive", bool)
+        locked = member(document, "Data.IsLoginLocked", bool, required=False)
         if not active:
             return "user-disabled"
         if locked:
