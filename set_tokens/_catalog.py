@@ -161,12 +161,20 @@ class Catalog:
     @staticmethod
     def payload_dependent(key: str) -> str | None:
         """What a vendor name that depends on its payload becomes, or None for other names."""
-        alias = PAYLOAD_DEPENDENT.get(key)
+        alias = PAYLOAD_DEPENDENT.get(key) or next(
+            (
+                a
+                for a in PAYLOAD_DEPENDENT.values()
+                if case_insensitive(a.vendor) and a.name.casefold() == key.casefold()
+            ),
+            None,
+        )
         if alias is None:
             return None
+        meaning = PAYLOAD_DEPENDENT_MEANINGS[alias.name]
         return (
-            f"{alias.vendor} {alias.name} means {PAYLOAD_DEPENDENT_MEANINGS[key]}: publish one "
-            f"of those, or send the {alias.vendor} webhook itself to /ingest/SOURCE"
+            f"{alias.vendor} {alias.name} means {meaning}: publish one of those, "
+            f"or send the {alias.vendor} webhook itself to /ingest/SOURCE"
         )
 
     def by_uri(self, uri: str) -> EventType:

@@ -25,7 +25,14 @@ from . import _caep as caep
 from . import _identity as idn
 from . import _risc as risc
 
-__all__ = ["BUILT_IN", "PAYLOAD_DEPENDENT", "WSO2_EVENT_BASE", "Alias", "Entry"]
+__all__ = [
+    "BUILT_IN",
+    "PAYLOAD_DEPENDENT",
+    "PAYLOAD_DEPENDENT_MEANINGS",
+    "WSO2_EVENT_BASE",
+    "Alias",
+    "Entry",
+]
 
 WSO2_EVENT_BASE = "https://schemas.identity.wso2.org/events/"
 

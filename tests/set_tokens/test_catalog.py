@@ -183,6 +183,8 @@ def test_invented_names_are_unknown_and_wrong_mappings_fixed() -> None:
                 catalog.lookup(name)
         else:
             assert catalog.lookup(name).name == meaning, name
+    with pytest.raises(UnknownEventType, match=r"Data\.IsActive"):
+        catalog.lookup("blockaccount")  # LoginRadius names match in any case, this one too
     # RISC §2.5: a provider that is not the address's authority does not send identifier-changed
     assert catalog.lookup("email-changed").uri != RISC_BASE + "identifier-changed"
     assert catalog.lookup("AddEmail").uri == RISC_BASE + "recovery-information-changed"
