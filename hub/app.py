@@ -2,6 +2,8 @@
 
     POST /hub ─► websub ─► subscribing ─► store.intents ─► IntentVerifier ─► callback GET
                        └─► publishing ─► store.deliveries ─► Dispatcher ─► callback POST
+    POST /events ─► identity events ─┘       (the same store path, in group commits)
+    POST /ingest/{source} ─► vendor bridge ─► identity events
     /topics/{name} discovery and content, /healthz, /metrics
 
 Each resource is opened in its own cleanup context (acquire, yield, release), in order: store,
@@ -29,6 +31,7 @@ from .appkeys import (
     CLOCK,
     DISPATCHER,
     IDENTITY,
+    INGESTION,
     METRICS,
     PUBLISHING,
     SETTINGS,
@@ -40,11 +43,12 @@ from .appkeys import (
 from .config import Settings
 from .delivery.dispatcher import Dispatcher
 from .delivery.intent_verifier import IntentVerifier
+from .intake.bridges.ingestion import Ingestion
 from .intake.client_errors import quiet_client_errors
 from .intake.identity_events import IdentityPublishing
 from .intake.middleware import count_requests, error_middleware
 from .intake.publishing import Publishing
-from .intake.routes import events, hub_endpoint, jwks, ops, topics
+from .intake.routes import events, hub_endpoint, ingest, jwks, ops, topics
 from .intake.subscribing import Subscribing
 from .intake.topic_policy import TopicPolicy
 from .metrics import Metrics
@@ -74,8 +78,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.add_routes(hub_endpoint.routes)
     app.add_routes(topics.routes)
     app.add_routes(ops.routes)
-    app[CATALOG] = Catalog(namespace=settings.event_namespace or DEFAULT_NAMESPACE)
+    app[CATALOG] = Catalog(
+        namespace=settings.event_namespace or DEFAULT_NAMESPACE,
+        agreed_credential_types=tuple(settings.agreed_credential_type),
+    )
     app.add_routes(events.routes)
+    app.add_routes(ingest.routes)
     app.add_routes(jwks.routes)
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_signer)
@@ -171,6 +179,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                 verifier.wake()
 
         store.on_work_stored(work_stored)
+        app[INGESTION] = Ingestion(
+            store, catalog, app[IDENTITY], metrics, admit=app[PUBLISHING].admit
+        )
         verifier.start()
         dispatcher.start()
         yield

@@ -291,6 +291,13 @@ class Settings(BaseSettings):
         default=None,
         description="URI prefix of identity events that have no CAEP/RISC URI (default: built in)",
     )
+    agreed_credential_type: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "CAEP credential_type agreed with the receivers beyond CAEP's own (repeatable), "
+            "e.g. email-otp"
+        ),
+    )
     max_batch_events: int = Field(
         default=100, gt=0, description="most identity events in one POST /events"
     )
@@ -303,7 +310,9 @@ class Settings(BaseSettings):
 
     _secret_key: bytes | None = PrivateAttr(default=None)
 
-    @field_validator("allow_topic", "allow_network", "retry_schedule", mode="before")
+    @field_validator(
+        "allow_topic", "allow_network", "retry_schedule", "agreed_credential_type", mode="before"
+    )
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)

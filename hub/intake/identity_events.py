@@ -25,6 +25,7 @@ from set_tokens import (
     UnknownEventType,
     parse_subject_identifier,
 )
+from set_tokens.events import CAEP_BASE
 
 from ..batching import Batcher
 from ..config import Settings
@@ -32,7 +33,7 @@ from ..errors import BadRequest
 from ..metrics import Metrics
 from ..store import EventKind, NewEvent, PublishedEvent, PublishRequest, Store
 
-__all__ = ["IdentityPublishing", "InvalidEvent", "ValidatedEvent", "parse_events"]
+__all__ = ["IdentityPublishing", "InvalidEvent", "ValidatedEvent", "build_event", "parse_events"]
 
 SET_CONTENT_TYPE = "application/secevent+jwt"
 
@@ -122,19 +123,49 @@ def _one(item: Any, where: str, catalog: Catalog) -> ValidatedEvent:
     type_name = item.get("type")
     if not isinstance(type_name, str) or not type_name:
         raise InvalidEvent(f"{prefix}type", "is required and must be a string")
-    try:
-        event_type = catalog.lookup(type_name)
-    except UnknownEventType as exc:
-        raise InvalidEvent(f"{prefix}type", f"unknown event type {type_name!r}") from exc
     if "subject" not in item:
         raise InvalidEvent(f"{prefix}subject", "is required")
-    try:
-        subject = parse_subject_identifier(item["subject"]).to_json()
-    except InvalidSubjectIdentifier as exc:
-        raise InvalidEvent(f"{prefix}subject", str(exc)) from exc
     data = item.get("data", {})
     if not isinstance(data, dict):
         raise InvalidEvent(f"{prefix}data", "must be a JSON object")
+    return build_event(
+        catalog,
+        type_name=type_name,
+        subject=item["subject"],
+        data=data,
+        toe=_time_of_event(item.get("occurred_at"), f"{prefix}occurred_at"),
+        txn=_optional_string(item.get("txn"), f"{prefix}txn", MAX_TXN_LENGTH),
+        idempotency_id=_optional_string(item.get("id"), f"{prefix}id", MAX_ID_LENGTH),
+        prefix=prefix,
+    )
+
+
+def build_event(
+    catalog: Catalog,
+    *,
+    type_name: str,
+    subject: Any,
+    data: dict[str, Any],
+    toe: int | None,
+    txn: str | None,
+    idempotency_id: str | None,
+    prefix: str = "",
+) -> ValidatedEvent:
+    """One validated event, from a publisher's JSON or from a vendor bridge.
+
+    When the event happened also sets a CAEP event's `event_timestamp` (CAEP receivers read that
+    claim, not RFC 8417's `toe`), unless the payload gives its own.
+    """
+    try:
+        event_type = catalog.lookup(type_name)
+    except UnknownEventType as exc:
+        raise InvalidEvent(f"{prefix}type", str(exc)) from exc
+    try:
+        subject_id = parse_subject_identifier(subject).to_json()
+    except InvalidSubjectIdentifier as exc:
+        raise InvalidEvent(f"{prefix}subject", str(exc)) from exc
+    if toe is not None and event_type.uri.startswith(CAEP_BASE):
+        data = {"event_timestamp": toe, **data}
     try:
         model = catalog.validate_payload(event_type, data)
     except InvalidEventPayload as exc:
@@ -142,11 +173,11 @@ def _one(item: Any, where: str, catalog: Catalog) -> ValidatedEvent:
         raise InvalidEvent(field, str(exc)) from exc
     return ValidatedEvent(
         event_type=event_type,
-        subject=subject,
+        subject=subject_id,
         payload=model.model_dump(mode="json", exclude_none=True, by_alias=True),
-        toe=_time_of_event(item.get("occurred_at"), f"{prefix}occurred_at"),
-        txn=_optional_string(item.get("txn"), f"{prefix}txn", MAX_TXN_LENGTH) or uuid.uuid4().hex,
-        idempotency_id=_optional_string(item.get("id"), f"{prefix}id", MAX_ID_LENGTH),
+        toe=toe,
+        txn=txn or uuid.uuid4().hex,
+        idempotency_id=idempotency_id,
     )
 
 
@@ -230,6 +261,19 @@ class IdentityPublishing:
         self, events: list[ValidatedEvent], *, token_id: int, request_key: str | None
     ) -> tuple[list[PublishedEvent], bool]:
         """Store the batch; the same key (per token) within the window publishes nothing new."""
+        return await self._submit(events, publisher=str(token_id), request_key=request_key)
+
+    async def publish_ingested(
+        self, source: str, events: list[ValidatedEvent]
+    ) -> list[PublishedEvent]:
+        """Store the events a vendor webhook made; an event id the source sent before, within
+        the window, publishes nothing new (vendors retry deliveries)."""
+        published, _ = await self._submit(events, publisher=f"source:{source}", request_key=None)
+        return published
+
+    async def _submit(
+        self, events: list[ValidatedEvent], *, publisher: str, request_key: str | None
+    ) -> tuple[list[PublishedEvent], bool]:
         new = [
             NewEvent(
                 topic=self._settings.topic_url(event.event_type.topic),
@@ -239,7 +283,7 @@ class IdentityPublishing:
                 event_type=event.event_type.uri,
                 txn=event.txn,
                 idempotency_key=(
-                    f"{token_id}:event:{event.idempotency_id}" if event.idempotency_id else None
+                    f"{publisher}:event:{event.idempotency_id}" if event.idempotency_id else None
                 ),
             )
             for event in events
@@ -247,7 +291,7 @@ class IdentityPublishing:
         request = PublishRequest(
             tuple(new),
             now=self._clock(),
-            idempotency_key=f"{token_id}:request:{request_key}" if request_key else None,
+            idempotency_key=f"{publisher}:request:{request_key}" if request_key else None,
             idempotency_window=self._settings.idempotency_window,
         )
         answer = await self._publishes.submit(request)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..database_url import DatabaseLocation, PostgresURL, parse_database
 from ..sealing import SealingError
-from .errors import StoreError, StoreHealth, StoreOpenError, StoreUnavailableError
+from .errors import SourceExists, StoreError, StoreHealth, StoreOpenError, StoreUnavailableError
 from .interface import Store
 from .records import (
     Attempt,
@@ -34,6 +34,7 @@ from .records import (
     Revocation,
     SchemaStatus,
     Settlement,
+    Source,
     Subscription,
     Token,
     Topic,
@@ -59,6 +60,8 @@ __all__ = [
     "SchemaStatus",
     "SealingError",
     "Settlement",
+    "Source",
+    "SourceExists",
     "Store",
     "StoreError",
     "StoreHealth",

@@ -34,6 +34,7 @@ from .records import (
     Revocation,
     SchemaStatus,
     Settlement,
+    Source,
     Subscription,
     Token,
     Topic,
@@ -43,6 +44,7 @@ from .records import (
 __all__ = [
     "DeliveriesRepository",
     "IntentsRepository",
+    "SourcesRepository",
     "Store",
     "SubscriptionsRepository",
     "TokensRepository",
@@ -236,6 +238,18 @@ class TokensRepository(Protocol):
     async def revoke(self, token_id: int, *, now: float) -> Revocation: ...
 
 
+class SourcesRepository(Protocol):
+    async def add(self, source: Source) -> None:
+        """Register an inbound source; SourceExists if its name is taken."""
+        ...
+
+    async def get(self, name: str) -> Source | None: ...
+
+    async def listing(self) -> list[Source]: ...
+
+    async def remove(self, name: str) -> bool: ...
+
+
 class Store(Protocol):
     """The hub's durable state: repositories over one database, and the database's life."""
 
@@ -253,6 +267,9 @@ class Store(Protocol):
 
     @property
     def tokens(self) -> TokensRepository: ...
+
+    @property
+    def sources(self) -> SourcesRepository: ...
 
     @property
     def health(self) -> StoreHealth:

@@ -6,6 +6,7 @@ line or a traceback by accident must not carry a hub.secret or an event's person
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -25,6 +26,7 @@ __all__ = [
     "Revocation",
     "SchemaStatus",
     "Settlement",
+    "Source",
     "Subscription",
     "Token",
     "Topic",
@@ -254,3 +256,17 @@ class SchemaStatus:
     @property
     def newer_than_code(self) -> bool:
         return self.version > self.latest
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """An identity provider sending its native webhooks to `/ingest/NAME`."""
+
+    name: str
+    vendor: str  # logto | loginradius | cidaas | asgardeo
+    secret: bytes  # what authenticates its webhooks (an HMAC key or an API key)
+    options: Mapping[str, str] = field(default_factory=dict)  # vendor details (docs/bridges.md)
+    created_at: float = 0.0
+
+    def __repr__(self) -> str:  # never print the secret by accident
+        return f"Source(name={self.name!r}, vendor={self.vendor!r})"

@@ -20,7 +20,8 @@ from hub.appkeys import STORE
 from hub.config import Settings
 from hub.database_url import DatabaseLocation
 from hub.intake.auth import create_token
-from hub.store import Store
+from hub.intake.bridges.sources import new_source
+from hub.store import Source, Store
 
 
 def free_port() -> int:
@@ -114,6 +115,23 @@ class RunningHub:
         form = {"hub.mode": "subscribe", "hub.topic": topic, "hub.callback": callback, **params}
         status, text, _ = await self.post_form(form, headers=self._bearer(token))
         return status, text
+
+    async def add_source(
+        self, name: str, vendor: str, secret: str, **options: str
+    ) -> Source:
+        """Register an inbound source, as `sethub sources add` does."""
+        source = new_source(name, vendor, secret, options, now=time.time())
+        await self.store.sources.add(source)
+        return source
+
+    async def ingest(
+        self, name: str, body: bytes, headers: dict[str, str] | None = None, query: str = ""
+    ) -> tuple[int, Any]:
+        """POST a vendor's native webhook to /ingest/NAME; the answer's status and JSON."""
+        url = f"{self.settings.base_url}/ingest/{name}{query}"
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        async with self.session.post(url, data=body, headers=all_headers) as response:
+            return response.status, await response.json()
 
     async def unsubscribe(
         self, topic: str, callback: str, *, token: str | None = "default"

@@ -129,9 +129,9 @@ async def test_event_filter_and_standard_uri_mapping(
     await until(lambda: len(everything.deliveries) == 2)
     await until(lambda: only_password.deliveries)
     claims = jwt.decode(only_password.deliveries[0].body, options={"verify_signature": False})
-    assert claims["events"] == {
-        CAEP + "credential-change": {"credential_type": "password", "change_type": "update"}
-    }
+    assert claims["events"] == {CAEP + "credential-change": {
+        "credential_type": "password", "change_type": "update",
+        "reason_admin": {"en": "Password changed"}}}
     assert len(only_password.deliveries) == 1
 
 
@@ -248,7 +248,7 @@ async def test_identity_topic_description_and_refusals(
         kinds = {t["name"]: t["kind"] for t in (await response.json())["topics"]}
     assert kinds["login"] == "identity"
     status, text = await hub.subscribe(hub.topic_url("login"), subscriber.callback,
-                                       **{"sethub.events": "session-revoked,nope"})
+                                       **{"sethub.events": "login-failed,nope"})
     assert status == 400 and "nope" in text
     status, text = await hub.subscribe(hub.topic_url("login"), subscriber.callback,
                                        **{"sethub.events": "password-changed"})

@@ -225,4 +225,14 @@ MIGRATIONS: tuple[str, ...] = (
         REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
         FOR EACH STATEMENT EXECUTE FUNCTION delivery_counts_move();
     """,
+    # 7: inbound sources (see the SQLite form).
+    """
+    CREATE TABLE sources (
+        name       text PRIMARY KEY,
+        vendor     text NOT NULL,
+        secret     bytea NOT NULL,
+        options    text NOT NULL DEFAULT '{}',
+        created_at double precision NOT NULL
+    );
+    """,
 )

@@ -16,13 +16,15 @@ from .database import Connection, PostgresDatabase
 from .deliveries import Deliveries
 from .intents import Intents
 from .migrate import migrate, schema_status_of
+from .sources import Sources
 from .subscriptions import Subscriptions
 from .tokens import Tokens
 from .topics import Topics
 
 __all__ = ["PostgresStore", "open_postgres_store"]
 
-TABLES_WITH_SECRETS = ("subscriptions", "intents")
+# (table, key column) of every table that holds a sealed secret
+TABLES_WITH_SECRETS = (("subscriptions", "id"), ("intents", "id"), ("sources", "name"))
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class PostgresStore:
     deliveries: Deliveries
     topics: Topics
     tokens: Tokens
+    sources: Sources
     signal: WorkSignal = field(repr=False)
 
     @property
@@ -55,14 +58,15 @@ class PostgresStore:
 
         async def seal(conn: Connection) -> int:
             sealed = 0
-            for table in TABLES_WITH_SECRETS:
+            for table, key in TABLES_WITH_SECRETS:
                 rows = await conn.fetch(
-                    f"SELECT id, secret FROM {table} WHERE substr(secret, 1, 1) = $1 FOR UPDATE",
+                    f"SELECT {key} AS key, secret FROM {table}"
+                    " WHERE substr(secret, 1, 1) = $1 FOR UPDATE",
                     PLAIN,
                 )
                 await conn.executemany(
-                    f"UPDATE {table} SET secret = $1 WHERE id = $2",
-                    [(box.seal(box.open(row["secret"])), row["id"]) for row in rows],
+                    f"UPDATE {table} SET secret = $1 WHERE {key} = $2",
+                    [(box.seal(box.open(row["secret"])), row["key"]) for row in rows],
                 )
                 sealed += len(rows)
             return sealed
@@ -100,6 +104,7 @@ async def open_postgres_store(
         deliveries=Deliveries(db, box, signal),
         topics=Topics(db),
         tokens=Tokens(db),
+        sources=Sources(db, box),
         signal=signal,
     )
     if migrate:
@@ -119,7 +124,8 @@ async def _check_key(db: PostgresDatabase, box: SecretBox) -> None:
     """Fail at start-up, not at the first delivery, when stored secrets cannot be opened."""
     secret = await db.fetchval(
         "SELECT secret FROM subscriptions WHERE secret IS NOT NULL"
-        " UNION ALL SELECT secret FROM intents WHERE secret IS NOT NULL LIMIT 1"
+        " UNION ALL SELECT secret FROM intents WHERE secret IS NOT NULL"
+        " UNION ALL SELECT secret FROM sources LIMIT 1"
     )
     if secret is not None:
         box.open(secret)

@@ -16,6 +16,7 @@ from .database import DEFAULT_BUSY_TIMEOUT, Database
 from .deliveries import Deliveries
 from .intents import Intents
 from .plaintext_secrets import seal_plaintext
+from .sources import Sources
 from .subscriptions import Subscriptions
 from .tokens import Tokens
 from .topics import Topics
@@ -31,6 +32,7 @@ class SqliteStore:
     deliveries: Deliveries
     topics: Topics
     tokens: Tokens
+    sources: Sources
     signal: WorkSignal = field(repr=False)
 
     @property
@@ -91,6 +93,7 @@ async def open_sqlite_store(
         deliveries=Deliveries(db, box, signal),
         topics=Topics(db),
         tokens=Tokens(db),
+        sources=Sources(db, box),
         signal=signal,
     )
     if migrate:
@@ -107,7 +110,8 @@ async def _check_key(db: Database, box: SecretBox) -> None:
     row = await db.read(
         lambda conn: conn.execute(
             "SELECT secret FROM subscriptions WHERE secret IS NOT NULL "
-            "UNION ALL SELECT secret FROM intents WHERE secret IS NOT NULL LIMIT 1"
+            "UNION ALL SELECT secret FROM intents WHERE secret IS NOT NULL "
+            "UNION ALL SELECT secret FROM sources LIMIT 1"
         ).fetchone()
     )
     if row is not None:
