@@ -29,16 +29,16 @@ from aiohttp import web
 from set_tokens import (
     ALGORITHMS,
     ConfigurationError,
-    DiscoveryError,
     RemoteJwks,
     SetError,
     SqliteReplayCache,
     SubscriptionFailed,
-    Unavailable,
     VerifiedSet,
     Verifier,
     WebSubSubscriber,
 )
+from set_tokens.errors import Unavailable
+from set_tokens.websub import DiscoveryError
 
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
 

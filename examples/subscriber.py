@@ -22,7 +22,8 @@ import sys
 import aiohttp
 from aiohttp import web
 
-from set_tokens import DiscoveryError, SubscriptionFailed, TopicSubscription, WebSubSubscriber
+from set_tokens import SubscriptionFailed, WebSubSubscriber
+from set_tokens.websub import DiscoveryError, TopicSubscription
 
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
 

@@ -28,9 +28,13 @@ from typing import Any
 import jwt
 from pydantic import BaseModel, ValidationError
 
-from ._catalog import Catalog, EventType, InvalidEventPayload, default_catalog
 from ._claims import SecurityEventToken
-from ._errors import (
+from ._issue import SET_TYP
+from ._jose import ED25519, decode
+from ._jwks import JwksSource
+from ._keys import ALGORITHMS
+from ._replay import ReplayCache, ReplayStore
+from .errors import (
     ConfigurationError,
     InvalidAudience,
     InvalidIssuer,
@@ -39,11 +43,7 @@ from ._errors import (
     KeysUnavailable,
     ReplayedToken,
 )
-from ._issue import SET_TYP
-from ._jose import ED25519, decode
-from ._jwks import JwksSource
-from ._keys import ALGORITHMS
-from ._replay import ReplayCache, ReplayStore
+from .events import Catalog, EventType, InvalidEventPayload, default_catalog
 
 __all__ = [
     "DEFAULT_CLOCK_SKEW",

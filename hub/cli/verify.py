@@ -13,15 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from set_tokens import (
-    ALGORITHMS,
-    DEFAULT_MAX_AGE,
-    ConfigurationError,
-    RemoteJwks,
-    SetError,
-    StaticJwks,
-    Verifier,
-)
+from set_tokens import ALGORITHMS, ConfigurationError, RemoteJwks, SetError, StaticJwks, Verifier
+from set_tokens.lowlevel import DEFAULT_MAX_AGE
 
 __all__ = ["register"]
 

@@ -25,9 +25,9 @@ from set_tokens import (
     SigningKey,
     StaticJwks,
     Verifier,
-    build_claims,
 )
 from set_tokens.events import CAEP_BASE
+from set_tokens.lowlevel import build_claims
 
 ISSUER, AUDIENCE = "https://idp.example/", "https://rp.example/"
 KEY = SigningKey.generate("ES256")

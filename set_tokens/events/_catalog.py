@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .events._caep import CAEP_BASE
-from .events._entries import BUILT_IN, PAYLOAD_DEPENDENT, PAYLOAD_DEPENDENT_MEANINGS
-from .events._risc import RISC_BASE
-from .events._sources import VENDOR_SOURCES, case_insensitive
+from ._caep import CAEP_BASE
+from ._entries import BUILT_IN, PAYLOAD_DEPENDENT, PAYLOAD_DEPENDENT_MEANINGS
+from ._risc import RISC_BASE
+from ._sources import VENDOR_SOURCES, case_insensitive
 
 __all__ = [
     "DEFAULT_NAMESPACE",
