@@ -4,6 +4,8 @@ Issue: `issue(key=..., issuer=..., audience=..., event_type=..., payload=..., su
 Verify: `verified = await verifier.verify(token)` with
 `verifier = Verifier(issuer=..., audience=..., algorithms=[...], jwks=...)`, then
 `verifier.accept(verified)` (records the jti, refuses a replay) before acting on it.
+`verified.event_type` is never None: an event URI the catalog does not know gets an
+`EventType` named by that URI, with `known` False.
 Receive: `make_push_handler(verifier, on_event)` for RFC 8935 push, `WebSubSubscriber` for WebSub.
 
 What a receiver or transmitter needs is here, at the top. The rest is in plainly named submodules:

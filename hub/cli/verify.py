@@ -80,7 +80,7 @@ async def _verify(args: argparse.Namespace, token: str) -> dict[str, object]:
     return {
         "header": verified.header,
         "claims": verified.claims.to_claims(),
-        "event": verified.event_type.name if verified.event_type else None,
+        "event": verified.event_name,
     }
 
 
