@@ -88,6 +88,8 @@ async def discover(session: aiohttp.ClientSession, topic_url: str) -> tuple[str,
         selves = [url for url, rel in links if rel == "self"]
         if hubs and selves:
             return hubs[0], selves[0]
+    if status == 404:
+        raise DiscoveryError(f"no such topic: {topic_url} answered 404", status=status)
     if status is not None and status >= 400:
         raise DiscoveryError(f"{topic_url} answered {status}", status=status)
     raise DiscoveryError(

@@ -1,7 +1,9 @@
 """examples/receiver.py and examples/subscriber.py as a user runs them (walkthrough findings 7 and
 8): the receiver finds the issuer and JWKS from the topic, on a hub that is not on port 8080, and
 prints rejections; both end with one line, no traceback, when the hub is down, the port is busy,
-the topic is unknown, or the hub refuses a loopback callback."""
+the topic is unknown, or the hub refuses a loopback callback. They are thin scripts on the names
+at the top of set_tokens (issue 17); `sethub listen` (tests/hub/test_listen_command.py) is the
+same experience without the repository."""
 
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ async def test_each_example_ends_with_one_line_when_something_is_in_the_way(
     allowing, refusing = hubs
     nobody = f"http://127.0.0.1:{free_port()}"
     cases = {
-        "hub down": (f"{nobody}/topics/login", free_port(), "is the hub running?"),
+        "hub down": (f"{nobody}/topics/login", free_port(), f"cannot reach {nobody}/topics/login"),
         "port busy": (allowing.topic_url("login"), busy_port,
                       f"cannot listen on 127.0.0.1:{busy_port}"),
         "unknown topic": (allowing.topic_url("no-such-topic"), free_port(), "no such topic"),
