@@ -41,22 +41,20 @@ from set_tokens import (
 from set_tokens.errors import Unavailable
 from set_tokens.websub import DiscoveryError, TopicSubscription
 
+from .examples import with_examples
 from .listener import bind, is_wildcard
 from .publish import _token_problem
 
 __all__ = ["register"]
 
-EPILOG = """\
-examples:
-  # an identity topic: its SETs verified with the hub's keys, one line each
-  SUBTOKEN=$(sethub tokens create --scope subscribe:login | tail -n 1)
-  sethub listen --topic http://127.0.0.1:8080/topics/login --token "$SUBTOKEN"
-
-  # a content topic (open: no token), on a port of your choice
-  sethub listen --topic http://127.0.0.1:8080/topics/news --port 9000
-
-The hub must be allowed to call a loopback callback: sethub serve --allow-private-callbacks.
-"""
+EXAMPLES = (
+    "# an identity topic, its SETs verified with the hub's keys (the hub runs with"
+    "\n# --allow-private-callbacks, so that it may call this loopback callback)",
+    "SUBTOKEN=$(sethub tokens create --scope subscribe:login | tail -n 1)",
+    'sethub listen --topic http://127.0.0.1:8080/topics/login --token "$SUBTOKEN"',
+    "# a content topic (open: no token), on a port of your choice",
+    "sethub listen --topic http://127.0.0.1:8080/topics/news --port 9000",
+)
 
 CALLBACK_PATH = "/callback"
 DEFAULT_HOST = "127.0.0.1"
@@ -87,8 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "listen",
         help="subscribe to a topic and print each delivery (SETs verified) until Ctrl-C",
         description="Subscribe to a topic and print what it delivers; Ctrl-C unsubscribes.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **with_examples(*EXAMPLES),
     )
     parser.add_argument("--topic", required=True, metavar="URL", help="the topic URL")
     parser.add_argument(
