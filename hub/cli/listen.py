@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import os
 import signal
+import socket
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -169,10 +171,18 @@ async def _listen(options: Options) -> int:
     try:
         sockets = bind(options.host, options.port)
     except OSError as exc:
-        raise Stop(
-            f"cannot listen on {options.host}:{options.port}: {exc.strerror or exc};"
-            " choose another --port"
-        ) from exc
+        reason = exc.strerror or str(exc)
+        busy = "; choose another --port" if exc.errno == errno.EADDRINUSE else ""
+        raise Stop(f"cannot listen on {options.host}:{options.port}: {reason}{busy}") from exc
+    try:
+        return await _serve(options, sockets, stop)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+async def _serve(options: Options, sockets: list[socket.socket], stop: asyncio.Event) -> int:
+    """Subscribe with a callback on `sockets`, print deliveries until `stop`, unsubscribe."""
     port = sockets[0].getsockname()[1]
     host = f"[{options.host}]" if ":" in options.host else options.host
     callback = options.callback or f"http://{host}:{port}{CALLBACK_PATH}"
@@ -202,8 +212,6 @@ async def _listen(options: Options) -> int:
         finally:
             await subscriber.close()
             await runner.cleanup()
-            for sock in sockets:
-                sock.close()
 
 
 async def _describe(session: aiohttp.ClientSession, topic: str) -> dict[str, Any] | None:

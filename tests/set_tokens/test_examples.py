@@ -57,18 +57,18 @@ async def test_each_example_ends_with_one_line_when_something_is_in_the_way(
 ) -> None:
     allowing, refusing = hubs
     nobody = f"http://127.0.0.1:{free_port()}"
-    cases = {
-        "hub down": (f"{nobody}/topics/login", free_port(), f"cannot reach {nobody}/topics/login"),
+    cases = {  # None: a free port of its own for each run (the runs go at once)
+        "hub down": (f"{nobody}/topics/login", None, f"cannot reach {nobody}/topics/login"),
         "port busy": (allowing.topic_url("login"), busy_port,
                       f"cannot listen on 127.0.0.1:{busy_port}"),
-        "unknown topic": (allowing.topic_url("no-such-topic"), free_port(), "no such topic"),
-        "loopback refused": (refusing.topic_url("login"), free_port(),
+        "unknown topic": (allowing.topic_url("no-such-topic"), None, "no such topic"),
+        "loopback refused": (refusing.topic_url("login"), None,
                              "start the hub with --allow-private-callbacks"),
     }
     # Identity topics take a subscriber token: the refusing hub's, so that the callback check is
     # what refuses (the allowing hub's tokens are not valid there).
     runs = {
-        (example, case): run_example(example, "--topic", topic, "--port", str(port),
+        (example, case): run_example(example, "--topic", topic, "--port", str(port or free_port()),
                                      "--token", refusing.subscriber_token, cwd=tmp_path)
         for example in ("receiver.py", "subscriber.py")
         for case, (topic, port, _) in cases.items()
