@@ -21,7 +21,7 @@ from set_tokens import RemoteJwks, VerifiedSet, Verifier, WebSubSubscriber
 
 
 async def main(args: argparse.Namespace) -> None:
-    origin = f"http://127.0.0.1:{args.port}"
+    origin = args.origin or f"http://127.0.0.1:{args.port}"
     bearer = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     async with aiohttp.ClientSession() as session, aiohttp.ClientSession(
         headers=bearer
@@ -45,7 +45,7 @@ async def main(args: argparse.Namespace) -> None:
         subscriber.attach(app, "/callback")
         runner = web.AppRunner(app)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", args.port).start()
+        await web.TCPSite(runner, args.listen, args.port).start()
         await subscriber.subscribe(args.topic)
         print(f"subscribed to {args.topic}", flush=True)
 
@@ -64,6 +64,11 @@ if __name__ == "__main__":
     parser.add_argument("--issuer", default="http://127.0.0.1:8080",
                         help="the hub's issuer (by default its public URL)")
     parser.add_argument("--port", type=int, default=9001)
+    parser.add_argument("--listen", default="127.0.0.1",
+                        help="address to listen on (0.0.0.0 in a container)")
+    parser.add_argument("--origin", default=None,
+                        help="the URL the hub reaches this receiver at, also the SETs' audience"
+                        " (default http://127.0.0.1:PORT)")
     parser.add_argument("--token", default=os.environ.get("SETHUB_TOKEN"),
                         help="subscriber token (default: env SETHUB_TOKEN)")
     asyncio.run(main(parser.parse_args()))
