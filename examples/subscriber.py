@@ -2,18 +2,19 @@
 
     python examples/subscriber.py --topic http://127.0.0.1:8080/topics/news [--secret S] [--token T]
 
-It answers the hub's verification request only for the topic it asked for, checks
-`X-Hub-Signature` when it subscribed with a secret, and unsubscribes on Ctrl-C. Content topics
-are open; a hub run with `--subscribe-auth required` takes a subscriber token (--token, or
-SETHUB_TOKEN) on every topic.
+The hub is the one the topic names in its Link header (or --hub). The subscription has a secret
+(random unless --secret), so every delivery's `X-Hub-Signature` is checked; the hub's
+verification request is answered only for what was asked; the lease is renewed; Ctrl-C
+unsubscribes. Problems in the way (the hub is down, the port is busy, no such topic, the hub
+refuses the callback) end it with one line that says what to do. Content topics are open; a hub
+run with `--subscribe-auth required` takes a subscriber token (--token, or SETHUB_TOKEN) on every
+topic.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import os
 import signal
 import sys
@@ -21,74 +22,92 @@ import sys
 import aiohttp
 from aiohttp import web
 
+from set_tokens import DiscoveryError, SubscriptionFailed, TopicSubscription, WebSubSubscriber
 
-def signature_ok(header: str | None, secret: bytes, body: bytes) -> bool:
-    method, _, digest = (header or "").partition("=")
-    if method not in ("sha1", "sha256", "sha384", "sha512"):
-        return False
-    expected = hmac.new(secret, body, getattr(hashlib, method)).hexdigest()
-    return hmac.compare_digest(expected, digest)
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+class Stop(Exception):
+    """Why the subscriber cannot go on, in one line for the user."""
+
+
+async def on_content(topic: str, content_type: str, body: bytes) -> None:
+    print(f"delivery ({content_type}): {body.decode(errors='replace')}", flush=True)
+
+
+async def listen(runner: web.AppRunner, port: int) -> None:
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+    except OSError as exc:
+        raise Stop(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; "
+                   "choose another --port") from exc
+
+
+async def subscribe(subscriber: WebSubSubscriber, args: argparse.Namespace) -> TopicSubscription:
+    secret = args.secret.encode() if args.secret else None
+    bearer = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    try:
+        return await subscriber.subscribe(args.topic, secret=secret, hub=args.hub, headers=bearer)
+    except DiscoveryError as exc:
+        if exc.status == 404:
+            raise Stop(f"no such topic: {args.topic} (a content topic exists once a publisher "
+                       "has posted to it)") from exc
+        if exc.status is None:
+            raise Stop(f"{exc}: is the hub running?") from exc
+        raise Stop(str(exc)) from exc
+    except SubscriptionFailed as exc:
+        hint = ""
+        if exc.status == 403 and "callback" in str(exc):
+            hint = ("; this subscriber's callback is on loopback: start the hub with "
+                    "--allow-private-callbacks")
+        raise Stop(f"{exc}{hint}") from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise Stop(f"cannot subscribe to {args.topic}: {exc or 'timed out'}") from exc
 
 
 async def main(args: argparse.Namespace) -> None:
-    callback = f"http://127.0.0.1:{args.port}/callback"
-    secret = args.secret.encode() if args.secret else None
-    wanted: set[str] = set()  # the hub.mode values we are waiting to confirm
-
-    async def verify(request: web.Request) -> web.Response:
-        mode, topic = request.query.get("hub.mode"), request.query.get("hub.topic")
-        if topic != args.topic or mode not in wanted:
-            return web.Response(status=404)
-        wanted.discard(mode)
-        lease = request.query.get("hub.lease_seconds", "-")
-        print(f"verified {mode} (lease {lease} s)", flush=True)
-        return web.Response(text=request.query["hub.challenge"])
-
-    async def deliver(request: web.Request) -> web.Response:
-        body = await request.read()
-        if secret and not signature_ok(request.headers.get("X-Hub-Signature"), secret, body):
-            print("rejected a delivery with a bad signature", flush=True)
-            return web.Response(status=403)
-        print(f"delivery ({request.content_type}): {body.decode(errors='replace')}", flush=True)
-        return web.Response(status=202)
-
-    app = web.Application()
-    app.router.add_get("/callback", verify)
-    app.router.add_post("/callback", deliver)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", args.port).start()
-
-    async def request(mode: str) -> None:
-        wanted.add(mode)
-        form = {"hub.mode": mode, "hub.topic": args.topic, "hub.callback": callback}
-        if secret and mode == "subscribe":
-            form["hub.secret"] = secret.decode()
-        bearer = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-        async with aiohttp.ClientSession() as session, session.post(
-            args.hub, data=form, headers=bearer
-        ) as reply:
-            print(f"{mode} request: HTTP {reply.status}", flush=True)
-            if reply.status != 202:
-                print(await reply.text(), file=sys.stderr)
-
-    await request("subscribe")
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    await request("unsubscribe")
-    await asyncio.sleep(0.5)  # give the hub time to verify the unsubscription
-    await runner.cleanup()
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    callback = f"http://127.0.0.1:{args.port}/callback"
+    async with aiohttp.ClientSession(timeout=HTTP_TIMEOUT) as session:
+        subscriber = WebSubSubscriber(callback_url=callback, session=session,
+                                      on_content=on_content)
+        app = web.Application()
+        subscriber.attach(app, "/callback")
+        runner = web.AppRunner(app)
+        await runner.setup()
+        try:
+            await listen(runner, args.port)
+            subscription = await subscribe(subscriber, args)
+            print(f"verified subscribe (lease {subscription.granted_lease} s)", flush=True)
+            await stop.wait()
+            try:
+                await subscriber.unsubscribe(subscription.topic)
+                print("verified unsubscribe", flush=True)
+            except (SubscriptionFailed, aiohttp.ClientError, TimeoutError) as exc:
+                print(f"could not unsubscribe: {exc}", file=sys.stderr)
+        finally:
+            await subscriber.close()
+            await runner.cleanup()
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        asyncio.run(main(args))
+    except Stop as stop:
+        print(f"subscriber.py: {stop}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hub", default="http://127.0.0.1:8080/hub")
     parser.add_argument("--topic", required=True)
-    parser.add_argument("--port", type=int, default=9000)
-    parser.add_argument("--secret", default=None)
+    parser.add_argument("--hub", default=None,
+                        help="the hub URL (default: the one the topic advertises)")
+    parser.add_argument("--port", type=int, default=9000, help="the callback's port (loopback)")
+    parser.add_argument("--secret", default=None, help="hub.secret (default: a random one)")
     parser.add_argument("--token", default=os.environ.get("SETHUB_TOKEN"),
                         help="subscriber token (default: env SETHUB_TOKEN)")
-    asyncio.run(main(parser.parse_args()))
+    sys.exit(run(parser.parse_args()))

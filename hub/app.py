@@ -48,8 +48,9 @@ from .intake.subscribing import Subscribing
 from .intake.topic_policy import TopicPolicy
 from .metrics import Metrics
 from .outbound import DestinationPolicy, OutboundClient
+from .outbound.loggable import loggable_url
 from .signing.signer import SetSigner
-from .store import open_store
+from .store import open_store, seal_plaintext_secrets
 
 __all__ = ["create_app"]
 
@@ -88,6 +89,10 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     )
     # The SQLite store has one user, this process: claims of a killed predecessor go at once.
     await store.release_claims()
+    if settings.secret_key_bytes is not None:
+        sealed = await seal_plaintext_secrets(store, settings.secret_key_bytes)
+        if sealed:
+            log.warning("sealed %d hub.secrets stored in plaintext before the secret key", sealed)
     app[STORE] = store
     yield
     await store.close()
@@ -177,7 +182,7 @@ async def _janitor(app: web.Application) -> AsyncIterator[None]:
                         "disabled subscription %s of %s at %s: failing for over %ss",
                         subscription.id,
                         subscription.topic,
-                        subscription.callback,
+                        loggable_url(subscription.callback),
                         settings.disable_failing_after,
                     )
                 await store.deliveries.purge_finished(older_than=clock() - settings.retention)

@@ -1,7 +1,9 @@
 """Security Event Tokens (RFC 8417) for transmitters and receivers.
 
 Issue: `issue(key=..., issuer=..., audience=..., event_type=..., payload=..., subject=...)`.
-Verify: `await Verifier(issuer=..., audience=..., algorithms=[...], jwks=...).verify(token)`.
+Verify: `verified = await verifier.verify(token)` with
+`verifier = Verifier(issuer=..., audience=..., algorithms=[...], jwks=...)`, then
+`verifier.accept(verified)` (records the jti, refuses a replay) before acting on it.
 Receive: `make_push_handler(verifier, on_event)` for RFC 8935 push, `WebSubSubscriber` for WebSub.
 """
 
@@ -22,14 +24,17 @@ from ._errors import (
     InvalidIssuer,
     InvalidKey,
     InvalidRequest,
+    KeysUnavailable,
     ReplayedToken,
     SetError,
+    Unavailable,
 )
 from ._issue import SET_TYP, build_claims, issue, sign_claims
 from ._jwks import JwksSource, RemoteJwks, StaticJwks
 from ._keys import ALGORITHMS, KeySet, SigningKey, jwk_thumbprint
 from ._receive import SET_MEDIA_TYPE, make_push_handler, rejection_response
-from ._replay import ReplayCache
+from ._replay import ReplayCache, ReplayStore
+from ._replay_sqlite import SqliteReplayCache
 from ._subjects import (
     AccountId,
     AliasesId,
@@ -56,10 +61,11 @@ from ._subscriber import (
     discover,
     signature_valid,
 )
-from ._verify import VerifiedSet, Verifier, unverified_header
+from ._verify import DEFAULT_MAX_AGE, VerifiedSet, Verifier, unverified_header
 
 __all__ = [
     "ALGORITHMS",
+    "DEFAULT_MAX_AGE",
     "DEFAULT_NAMESPACE",
     "SET_MEDIA_TYPE",
     "SET_TYP",
@@ -85,19 +91,23 @@ __all__ = [
     "JwksSource",
     "JwtIdId",
     "KeySet",
+    "KeysUnavailable",
     "OpaqueId",
     "PhoneNumberId",
     "RemoteJwks",
     "ReplayCache",
+    "ReplayStore",
     "ReplayedToken",
     "SamlAssertionIdId",
     "SecurityEventToken",
     "SetError",
     "SigningKey",
+    "SqliteReplayCache",
     "StaticJwks",
     "SubjectIdentifier",
     "SubscriptionFailed",
     "TopicSubscription",
+    "Unavailable",
     "UnknownEventType",
     "UriId",
     "VerifiedSet",

@@ -9,8 +9,13 @@ SetError                        .err: RFC 8935 code, .description: safe for the 
 ├── AuthenticationFailed        authentication_failed
 └── AccessDenied                access_denied
 
-KeyError_ (ConfigurationError)  a key or key set that cannot be loaded or used: a problem of
-                                the party's own configuration, never of a received token
+ConfigurationError              a key, key set or setting that cannot be loaded or used: a problem
+                                of the party's own configuration, never of a received token
+
+Unavailable                     something the receiver needs is out of reach right now: no verdict
+│                               on the token; answer 503 + Retry-After and the transmitter retries
+└── KeysUnavailable             the issuer's keys cannot be fetched (also a ConfigurationError,
+                                which is what RemoteJwks.key raised for a failed fetch before)
 """
 
 from __future__ import annotations
@@ -23,9 +28,13 @@ __all__ = [
     "InvalidIssuer",
     "InvalidKey",
     "InvalidRequest",
+    "KeysUnavailable",
     "ReplayedToken",
     "SetError",
+    "Unavailable",
 ]
+
+DEFAULT_RETRY_AFTER = 5.0
 
 
 class SetError(Exception):
@@ -72,3 +81,17 @@ class AccessDenied(SetError):
 
 class ConfigurationError(Exception):
     """A key, key set or verifier setting that cannot be used (not a problem of any token)."""
+
+
+class Unavailable(Exception):
+    """The receiver cannot decide about a SET now. Not a `SetError`: an RFC 8935 400 would tell
+    the transmitter never to send this SET again, and the SET may well be good. `retry_after`
+    says in how many seconds trying again makes sense."""
+
+    def __init__(self, message: str, *, retry_after: float = DEFAULT_RETRY_AFTER) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class KeysUnavailable(Unavailable, ConfigurationError):
+    """The issuer's JWKS cannot be fetched (timeout, refused, not 200, not a JWKS)."""

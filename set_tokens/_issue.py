@@ -11,8 +11,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import jwt
-
+from ._jose import encode
 from ._keys import KeySet, SigningKey
 from ._subjects import parse_subject_identifier
 
@@ -55,9 +54,7 @@ def build_claims(
 
 def sign_claims(claims: Mapping[str, Any], key: SigningKey) -> str:
     """The compact JWS of a prepared claim set."""
-    return jwt.encode(
-        dict(claims), key.private_key, algorithm=key.alg, headers={"typ": SET_TYP, "kid": key.kid}
-    )
+    return encode(claims, key.private_key, key.alg, {"typ": SET_TYP, "kid": key.kid})
 
 
 def issue(

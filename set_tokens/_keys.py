@@ -2,8 +2,14 @@
 
 A `KeySet` publishes every key a receiver may meet: the next key before it signs anything (pending),
 the active key, and former keys until the operator retires them. Rotation is a state change of the
-set, not a special case in the signer: `signing_key(now)` promotes a pending key whose grace period
-has passed.
+set, not a special case in the signer: `signing_key(now)`, `jwks(now)` and `retire(kid, now)`
+promote a pending key whose grace period has passed, so each acts on the set as it is now.
+
+On disk (`save`/`load`): one PEM per key, mode 0600, and a manifest `keyset.json`, mode 0600, in
+a directory kept at 0700 (tightened if it was wider). A kid names a file, so the manifest's kids
+are checked to be plain names (letters, digits, `-`, `_`) before any path is built from them: a
+manifest someone else could write must not point the hub at a key file elsewhere. A retired key's
+PEM is deleted once the manifest without it is in place.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import base64
 import hashlib
 import json
 import os
+import re
+import stat
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,12 +33,19 @@ from ._errors import ConfigurationError
 
 __all__ = ["ALGORITHMS", "Algorithm", "KeySet", "KeyState", "SigningKey", "jwk_thumbprint"]
 
-Algorithm = Literal["RS256", "PS256", "ES256", "EdDSA"]
-ALGORITHMS: tuple[str, ...] = ("RS256", "PS256", "ES256", "EdDSA")
+Algorithm = Literal["RS256", "PS256", "ES256", "EdDSA", "Ed25519"]
+# `Ed25519` is RFC 9864's name for what RFC 8037 calls `EdDSA` with an Ed25519 key. Both are
+# issued and verified: a key says which one its SETs carry, and a key generated as EdDSA keeps
+# saying EdDSA (its receivers' allow-lists name it so).
+ALGORITHMS: tuple[str, ...] = ("RS256", "PS256", "ES256", "EdDSA", "Ed25519")
 KeyState = Literal["pending", "active", "retiring"]
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 MANIFEST = "keyset.json"
 MIN_RSA_BITS = 2048  # the CAEP interoperability profile's floor
+KEY_STATES: tuple[str, ...] = ("pending", "active", "retiring")
+FILE_KID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # RFC 7638 thumbprints are 43 of these
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
 
 
 def _b64(data: bytes) -> str:
@@ -57,6 +72,7 @@ def _check_pairing(private_key: Any, alg: str) -> None:
         "PS256": rsa.RSAPrivateKey,
         "ES256": ec.EllipticCurvePrivateKey,
         "EdDSA": ed25519.Ed25519PrivateKey,
+        "Ed25519": ed25519.Ed25519PrivateKey,
     }
     if alg not in expected:
         raise ConfigurationError(f"unsupported algorithm {alg!r}; use one of {ALGORITHMS}")
@@ -70,12 +86,37 @@ def _check_pairing(private_key: Any, alg: str) -> None:
         raise ConfigurationError("ES256 needs a P-256 key")
 
 
+def _file_kid(kid: Any) -> str:
+    """`kid`, if it can name a file in the key directory (no separators, no dots)."""
+    if not isinstance(kid, str) or not FILE_KID.fullmatch(kid):
+        raise ConfigurationError(
+            f"kid {kid!r} cannot name a key file: use letters, digits, '-' and '_' only"
+        )
+    return kid
+
+
+def _private_directory(directory: Path) -> None:
+    """Create `directory` 0700, or take a wider mode away from an existing one."""
+    directory.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    if stat.S_IMODE(directory.stat().st_mode) & 0o077:
+        directory.chmod(PRIVATE_DIR_MODE)
+
+
+def _write_private(path: Path, data: bytes, *, exclusive: bool) -> None:
+    """Write `path` readable by its owner only, whatever the umask and any earlier mode."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    descriptor = os.open(path, flags, PRIVATE_FILE_MODE)
+    with os.fdopen(descriptor, "wb") as handle:
+        os.fchmod(handle.fileno(), PRIVATE_FILE_MODE)
+        handle.write(data)
+
+
 def _new_private_key(alg: str, bits: int) -> PrivateKey:
     if alg in ("RS256", "PS256"):
         return rsa.generate_private_key(public_exponent=65537, key_size=bits)
     if alg == "ES256":
         return ec.generate_private_key(ec.SECP256R1())
-    if alg == "EdDSA":
+    if alg in ("EdDSA", "Ed25519"):
         return ed25519.Ed25519PrivateKey.generate()
     raise ConfigurationError(f"unsupported algorithm {alg!r}; use one of {ALGORITHMS}")
 
@@ -155,6 +196,7 @@ class KeySet:
 
     def __init__(self, members: list[_Member] | None = None) -> None:
         self._members: list[_Member] = list(members or [])
+        self._retired: list[str] = []  # kids whose PEM the next save() deletes
 
     @classmethod
     def with_new_key(
@@ -205,14 +247,19 @@ class KeySet:
         self.add(key, grace=grace, now=now)
         return key
 
-    def retire(self, kid: str) -> None:
-        """Stop publishing a former key (the operator says when no SET signed by it is left)."""
+    def retire(self, kid: str, *, now: float | None = None) -> None:
+        """Stop publishing a former key (the operator says when no SET signed by it is left).
+
+        A promotion that is due is applied first, so the key that signs now is never retired,
+        and the key `list` shows as retiring can be."""
+        self._promote(time.time() if now is None else now)
         member = next((m for m in self._members if m.key.kid == kid), None)
         if member is None:
             raise ConfigurationError(f"no key {kid} in the key set")
         if member.state == "active":
             raise ConfigurationError("the active key cannot be retired; rotate first")
         self._members.remove(member)
+        self._retired.append(kid)
 
     def jwks(self, *, now: float | None = None) -> dict[str, list[dict[str, Any]]]:
         """Every published key, public parts only."""
@@ -220,14 +267,17 @@ class KeySet:
         return {"keys": [m.key.public_jwk() for m in self._members]}
 
     def save(self, directory: Path) -> None:
-        """PEM files (mode 0600) and a manifest; written so a reader never sees half a set."""
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """PEM files and the manifest, owner-only (see the module docstring); written so a reader
+        never sees half a set: new PEMs first, then the manifest at once, then retired PEMs go."""
+        for member in self._members:
+            _file_kid(member.key.kid)
+        _private_directory(directory)
         for member in self._members:
             path = directory / f"{member.key.kid}.pem"
             if not path.exists():
-                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(descriptor, "wb") as handle:
-                    handle.write(member.key.private_pem())
+                _write_private(path, member.key.private_pem(), exclusive=True)
+            elif stat.S_IMODE(path.stat().st_mode) & 0o077:
+                path.chmod(PRIVATE_FILE_MODE)
         manifest = {
             "keys": [
                 {
@@ -241,29 +291,35 @@ class KeySet:
             ]
         }
         temporary = directory / f".{MANIFEST}.tmp"
-        temporary.write_text(json.dumps(manifest, indent=2) + "\n")
+        _write_private(temporary, (json.dumps(manifest, indent=2) + "\n").encode(), exclusive=False)
         os.replace(temporary, directory / MANIFEST)
+        kept = {m.key.kid for m in self._members}
+        for kid in self._retired:
+            if kid not in kept:
+                (directory / f"{_file_kid(kid)}.pem").unlink(missing_ok=True)
+        self._retired.clear()
 
     @classmethod
     def load(cls, directory: Path) -> KeySet:
         try:
             manifest = json.loads((directory / MANIFEST).read_text())
-            members = [
-                _Member(
-                    SigningKey.from_pem(
-                        (directory / f"{item['kid']}.pem").read_bytes(),
-                        item["alg"],
-                        kid=item["kid"],
-                    ),
-                    item["state"],
-                    float(item["created_at"]),
-                    item.get("activate_at"),
-                )
-                for item in manifest["keys"]
-            ]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            members = [cls._load_member(directory, item) for item in manifest["keys"]]
+        except (OSError, ValueError, KeyError, TypeError, ConfigurationError) as exc:
             raise ConfigurationError(f"cannot load the key set in {directory}: {exc}") from exc
         return cls(members)
+
+    @staticmethod
+    def _load_member(directory: Path, item: dict[str, Any]) -> _Member:
+        kid = _file_kid(item["kid"])  # before it becomes part of a path
+        if item["state"] not in KEY_STATES:
+            raise ConfigurationError(f"key {kid} has an unknown state {item['state']!r}")
+        pem = (directory / f"{kid}.pem").read_bytes()
+        return _Member(
+            SigningKey.from_pem(pem, item["alg"], kid=kid),
+            item["state"],
+            float(item["created_at"]),
+            item.get("activate_at"),
+        )
 
     @staticmethod
     def exists(directory: Path) -> bool:

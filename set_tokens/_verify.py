@@ -3,6 +3,14 @@
 The algorithm is never chosen by the token: the key found for its `kid` must carry an allowed
 algorithm equal to the header's. `alg: none` and HMAC algorithms are refused before any key is
 touched (an HMAC "signature" made with a public key is the classic confusion attack).
+
+SETs have no `exp` (SSF 4.1), so age is judged by `iat`: a SET older than `max_age` is refused,
+and its jti then no longer needs remembering. Replay protection is two steps. `verify()` refuses a
+jti that was accepted before but records nothing, so verifying a token twice gives the same answer
+twice. `accept()` records the jti, atomically: of two deliveries of one SET (two connections, two
+receiver processes on one `SqliteReplayCache`), exactly one is accepted. A receiver calls it
+before acting on the SET, and `forget()` if acting failed and the transmitter will resend;
+`make_push_handler` and `WebSubSubscriber` do all of this.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import base64
 import binascii
 import functools
 import json
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -27,17 +36,31 @@ from ._errors import (
     InvalidIssuer,
     InvalidKey,
     InvalidRequest,
+    KeysUnavailable,
     ReplayedToken,
 )
 from ._issue import SET_TYP
+from ._jose import ED25519, decode
 from ._jwks import JwksSource
 from ._keys import ALGORITHMS
-from ._replay import ReplayCache
+from ._replay import ReplayCache, ReplayStore
 
-__all__ = ["DEFAULT_CLOCK_SKEW", "VerifiedSet", "Verifier", "unverified_header"]
+__all__ = [
+    "DEFAULT_CLOCK_SKEW",
+    "DEFAULT_MAX_AGE",
+    "VerifiedSet",
+    "Verifier",
+    "unverified_header",
+]
 
 DEFAULT_CLOCK_SKEW = 60.0
-KEY_TYPES = {"RS256": "RSA", "PS256": "RSA", "ES256": "EC", "EdDSA": "OKP"}
+# How old (by `iat`) a SET may be and still be accepted. sethub signs a SET at its first delivery
+# attempt and resends that same token on every retry; its default retry schedule spans about 1.95
+# days (hub/config.py DEFAULT_RETRY_SCHEDULE, plus jitter), so 3 days lets every retry of a
+# default hub through with room to spare, while a captured SET stops being replayable after days,
+# not months. A transmitter that retries for longer needs a larger max_age at its receivers.
+DEFAULT_MAX_AGE = 3 * 24 * 3600.0
+KEY_TYPES = {"RS256": "RSA", "PS256": "RSA", "ES256": "EC", "EdDSA": "OKP", ED25519: "OKP"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +74,12 @@ class VerifiedSet:
     @property
     def event_uri(self) -> str:
         return self.claims.event_uri
+
+    @property
+    def event_name(self) -> str:
+        """The catalog's short name of the event, or its URI for an event the catalog does not
+        know (`event_type` is None then)."""
+        return self.event_type.name if self.event_type is not None else self.event_uri
 
 
 def _replay_key(claims: SecurityEventToken) -> str:
@@ -84,7 +113,33 @@ def _typ_ok(typ: Any) -> bool:
     return typ in (SET_TYP, "application/" + SET_TYP)
 
 
+def _check_age(iat: int, *, now: float, max_age: float, skew: float) -> None:
+    if iat > now + skew:
+        raise InvalidRequest("the SET was issued in the future")
+    if iat < now - max_age - skew:
+        raise InvalidRequest("the SET is older than this receiver accepts")
+
+
+def _check_nbf(claims: dict[str, Any], *, now: float, skew: float) -> None:
+    """RFC 7519 §4.1.5, if the transmitter sent one (sethub does not)."""
+    if "nbf" not in claims:
+        return
+    nbf = claims["nbf"]
+    if isinstance(nbf, bool) or not isinstance(nbf, int | float) or not math.isfinite(nbf):
+        raise InvalidRequest("the nbf claim is not a number")
+    if nbf > now + skew:
+        raise InvalidRequest("the SET is not valid yet (nbf)")
+
+
 class Verifier:
+    """Verifies SETs from one issuer for one receiver; see the module docstring.
+
+    `max_age` (seconds, by `iat`; default `DEFAULT_MAX_AGE`, 3 days, which covers a default
+    sethub's whole retry schedule) cannot be turned off: it is what bounds replay. `replay_cache`
+    is where accepted jtis are kept: by default in memory (lost on restart); pass a
+    `SqliteReplayCache` to keep them across restarts and share them between processes.
+    """
+
     def __init__(
         self,
         *,
@@ -93,9 +148,12 @@ class Verifier:
         algorithms: Sequence[str],
         jwks: JwksSource,
         max_clock_skew: float = DEFAULT_CLOCK_SKEW,
-        replay_cache: ReplayCache | None = None,
+        replay_cache: ReplayStore | None = None,
         catalog: Catalog | None = None,
+        max_age: float = DEFAULT_MAX_AGE,
     ) -> None:
+        if not (math.isfinite(max_age) and max_age > 0):
+            raise ConfigurationError("max_age must be a positive number of seconds")
         if not algorithms:
             raise ConfigurationError("name the allowed algorithms explicitly")
         unsupported = [alg for alg in algorithms if alg not in ALGORITHMS]
@@ -106,11 +164,17 @@ class Verifier:
         self.algorithms = tuple(algorithms)
         self.jwks = jwks
         self.max_clock_skew = max_clock_skew
-        self.replay_cache = replay_cache if replay_cache is not None else ReplayCache()
+        self.max_age = max_age
+        self.replay_cache: ReplayStore = (
+            replay_cache if replay_cache is not None else ReplayCache()
+        )
         self.catalog = catalog or default_catalog()
         self._key_objects: dict[tuple[Any, ...], Any] = {}
 
     async def verify(self, token: str, *, now: float | None = None) -> VerifiedSet:
+        """The verified SET, or a `SetError` with its RFC 8935 code (`ReplayedToken` for a jti
+        accepted before), or `Unavailable` when the issuer's keys cannot be fetched. Records
+        nothing: call `accept()` before acting on the SET."""
         header = unverified_header(token)
         alg = header.get("alg")
         if not isinstance(alg, str) or alg.lower() == "none":
@@ -126,8 +190,10 @@ class Verifier:
             raise InvalidKey("the kid is not a string")
         try:
             jwk = await self.jwks.key(kid)
-        except ConfigurationError as exc:
-            raise InvalidKey("the issuer's keys cannot be retrieved") from exc
+        except KeysUnavailable:
+            raise
+        except ConfigurationError as exc:  # a key source of the application's own
+            raise KeysUnavailable(f"the issuer's keys cannot be retrieved: {exc}") from exc
         if jwk is None:
             raise InvalidKey("unknown signing key")
         return self._verify_with(token, header, jwk, now=now)
@@ -138,21 +204,11 @@ class Verifier:
         alg = header["alg"]
         if jwk.get("alg", alg) != alg or jwk.get("kty") != KEY_TYPES[alg]:
             raise InvalidKey("the signing key does not match the algorithm")
+        if alg == ED25519 and jwk.get("crv") != ED25519:
+            raise InvalidKey("the signing key does not match the algorithm")
         try:
             key = self._key_object(jwk, alg)
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=[alg],
-                options={
-                    "verify_aud": False,
-                    "verify_iss": False,
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                    "require": [],
-                },
-            )
+            claims = decode(token, key, alg)  # the signature only: claims are checked below
         except jwt.InvalidSignatureError as exc:
             raise InvalidKey("the signature does not verify") from exc
         except (jwt.PyJWKError, jwt.InvalidKeyError) as exc:
@@ -168,7 +224,9 @@ class Verifier:
                     jwk.get("x"), jwk.get("y"))
         key = self._key_objects.get(identity)
         if key is None:
-            key = self._key_objects[identity] = jwt.PyJWK(jwk, algorithm=alg).key
+            # pyjwt parses an Ed25519 JWK under the name it knows; the crv was checked above.
+            parse_as = "EdDSA" if alg == ED25519 else alg
+            key = self._key_objects[identity] = jwt.PyJWK(jwk, algorithm=parse_as).key
         return key
 
     def _check_claims(
@@ -190,12 +248,26 @@ class Verifier:
             where = ".".join(str(p) for p in first["loc"])
             message = first["msg"].removeprefix("Value error, ")
             raise InvalidRequest(f"{where}: {message}" if where else message) from exc
-        if parsed.iat > now + self.max_clock_skew:
-            raise InvalidRequest("the SET was issued in the future")
+        _check_age(parsed.iat, now=now, max_age=self.max_age, skew=self.max_clock_skew)
+        _check_nbf(claims, now=now, skew=self.max_clock_skew)
         event_type, payload = self._event(parsed)
-        if self.replay_cache.check_and_add(_replay_key(parsed)):
+        if self.replay_cache.seen(_replay_key(parsed), now=now):
             raise ReplayedToken("this jti was received before")
         return VerifiedSet(parsed, header, event_type, payload)
+
+    def replay_expiry(self, claims: SecurityEventToken) -> float:
+        """When remembering this SET's jti stops mattering: from then on it is too old anyway."""
+        return claims.iat + self.max_age + self.max_clock_skew
+
+    def accept(self, verified: VerifiedSet, *, now: float | None = None) -> None:
+        """Record the SET's jti before acting on it; `ReplayedToken` if it was accepted already
+        (a concurrent delivery of the same SET, or another process sharing the store)."""
+        claims = verified.claims
+        stamp = time.time() if now is None else now
+        if not self.replay_cache.claim(
+            _replay_key(claims), expires_at=self.replay_expiry(claims), now=stamp
+        ):
+            raise ReplayedToken("this jti was received before")
 
     def forget(self, verified: VerifiedSet) -> None:
         """Accept this SET's jti again: its processing failed and the transmitter will resend."""

@@ -10,9 +10,11 @@ import asyncio
 import json
 import sys
 import time
-from pathlib import Path
 
-from ..store import DeliveryState, StoreOpenError, open_store
+from ..config import Settings
+from ..store import DeliveryState, StoreOpenError
+from .existing_store import open_existing_store
+from .options import add_config_flag, add_setting_flags, command_settings
 
 __all__ = ["register"]
 
@@ -21,28 +23,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("deliveries", help="inspect and re-queue deliveries")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="list deliveries in a state (JSON lines)")
-    listing.add_argument("--db", type=Path, default=Path("sethub.db"))
-    listing.add_argument("--state", choices=[str(s) for s in DeliveryState], default="dead")
-    listing.add_argument("--limit", type=int, default=100)
+    add_setting_flags(listing, ["db"])
+    add_config_flag(listing)
+    listing.add_argument(
+        "--state",
+        choices=[str(s) for s in DeliveryState],
+        default="dead",
+        help="which deliveries to list (default dead: the retry budget is spent)",
+    )
+    listing.add_argument(
+        "--limit", type=int, default=100, help="most deliveries listed, newest first (default 100)"
+    )
     listing.set_defaults(func=run_list)
     retry = actions.add_parser("retry", help="re-queue dead deliveries with a fresh budget")
-    retry.add_argument("--db", type=Path, default=Path("sethub.db"))
+    add_setting_flags(retry, ["db"])
+    add_config_flag(retry)
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("ids", nargs="*", type=int, default=[], metavar="ID")
     which.add_argument("--all", action="store_true", help="every dead delivery")
     retry.set_defaults(func=run_retry)
 
 
-async def _list(db: Path, state: str, limit: int) -> list[dict[str, object]]:
-    store = await open_store(db)
+async def _list(settings: Settings, state: str, limit: int) -> list[dict[str, object]]:
+    store = await open_existing_store(settings)
     try:
         return await store.deliveries.listing(state=DeliveryState(state), limit=limit)
     finally:
         await store.close()
 
 
-async def _retry(db: Path, ids: list[int] | None) -> int:
-    store = await open_store(db)
+async def _retry(settings: Settings, ids: list[int] | None) -> int:
+    store = await open_existing_store(settings)
     try:
         return await store.deliveries.requeue(ids, now=time.time())
     finally:
@@ -51,7 +62,7 @@ async def _retry(db: Path, ids: list[int] | None) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     try:
-        rows = asyncio.run(_list(args.db, args.state, args.limit))
+        rows = asyncio.run(_list(command_settings(args), args.state, args.limit))
     except StoreOpenError as exc:
         print(f"sethub: {exc}", file=sys.stderr)
         return 1
@@ -65,7 +76,7 @@ def run_retry(args: argparse.Namespace) -> int:
         print("sethub: name delivery ids or --all", file=sys.stderr)
         return 2
     try:
-        count = asyncio.run(_retry(args.db, None if args.all else args.ids))
+        count = asyncio.run(_retry(command_settings(args), None if args.all else args.ids))
     except StoreOpenError as exc:
         print(f"sethub: {exc}", file=sys.stderr)
         return 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -15,13 +14,12 @@ from pathlib import Path
 
 from set_tokens import ALGORITHMS, ConfigurationError, KeySet, SigningKey
 
+from ..signing.keydir import problem
+from .options import add_config_flag, add_setting_flags, command_settings
+
 __all__ = ["register"]
 
 DEFAULT_GRACE_SECONDS = 3600.0
-
-
-def _keys_dir() -> Path:
-    return Path(os.environ.get("SETHUB_KEYS_DIR", "sethub-keys"))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,12 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = actions.add_parser(name, help=help_text)
-        sub.add_argument(
-            "--keys-dir",
-            type=Path,
-            default=None,
-            help="key directory (env SETHUB_KEYS_DIR; default ./sethub-keys)",
-        )
+        add_setting_flags(sub, ["keys_dir"])
+        add_config_flag(sub)
         return sub
 
     generate = add("generate", "create the key set, or add an active key to it")
@@ -64,7 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _directory(args: argparse.Namespace) -> Path:
-    return args.keys_dir or _keys_dir()
+    """The keys directory `serve` uses: --keys-dir, SETHUB_KEYS_DIR or the config file."""
+    return command_settings(args).keys_dir
 
 
 def _fail(message: str) -> int:
@@ -85,6 +80,8 @@ def run_generate(args: argparse.Namespace) -> int:
         keys.save(directory)
     except ConfigurationError as exc:
         return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"cannot write keys in {directory}: {problem(exc, directory)}")
     print(f"generated {key.alg} key {key.kid} in {directory}")
     return 0
 
@@ -115,6 +112,8 @@ def run_rotate(args: argparse.Namespace) -> int:
         keys.save(directory)
     except ConfigurationError as exc:
         return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"cannot write keys in {directory}: {problem(exc, directory)}")
     when = _stamp(time.time() + args.grace)
     print(f"published {key.alg} key {key.kid}; it signs from {when}")
     return 0
@@ -128,6 +127,8 @@ def run_retire(args: argparse.Namespace) -> int:
         keys.save(directory)
     except ConfigurationError as exc:
         return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"cannot write keys in {directory}: {problem(exc, directory)}")
     print(f"retired key {args.kid}")
     return 0
 

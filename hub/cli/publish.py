@@ -85,9 +85,24 @@ async def _post(hub: str, token: str, body: Any) -> tuple[int, str]:
         return response.status, await response.text()
 
 
+def _token_problem(token: str) -> str | None:
+    """Why `token` cannot go into an Authorization header, if it cannot. A token captured with
+    the notice that `tokens create` prints on stderr (`$(... 2>&1)`) spans two lines."""
+    if any(not character.isprintable() or character.isspace() for character in token.strip()):
+        return (
+            "the token contains a line break or other space or control character: pass only the"
+            " token (`sethub tokens create` prints it alone as the last line of its stdout)"
+        )
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     if not args.token:
         print("sethub: a publisher token is needed (--token or SETHUB_TOKEN)", file=sys.stderr)
+        return 2
+    problem = _token_problem(args.token)
+    if problem is not None:
+        print(f"sethub: {problem}", file=sys.stderr)
         return 2
     try:
         body = _body(args)
@@ -95,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"sethub: {exc}", file=sys.stderr)
         return 2
     try:
-        status, text = asyncio.run(_post(args.hub, args.token, body))
+        status, text = asyncio.run(_post(args.hub, args.token.strip(), body))
     except (aiohttp.ClientError, TimeoutError) as exc:
         print(f"sethub: cannot reach {args.hub}: {exc}", file=sys.stderr)
         return 1

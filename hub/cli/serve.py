@@ -1,7 +1,9 @@
 """`sethub serve`: run the hub until SIGTERM or SIGINT.
 
 Every field of `Settings` is a flag, generated from the model so flags, env vars and the README
-table cannot drift apart.
+table cannot drift apart. The start-up order is the order of what can go wrong: settings, then the
+port (nothing is created before it is ours), then the database, then the signing keys; each
+failure is one line naming its own cause.
 """
 
 from __future__ import annotations
@@ -11,21 +13,24 @@ import asyncio
 import gc
 import logging
 import signal
+import socket
 import sys
-import typing
-from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from ..app import create_app
-from ..config import ConfigError, Settings, load_settings
-from ..store import StoreOpenError
+from ..config import ConfigError, Settings
+from .listen import bind, is_wildcard
+from .options import add_config_flag, add_setting_flags, command_settings
 
 __all__ = ["register", "settings_from_args"]
 
 log = logging.getLogger("sethub")
-REPEATABLE = frozenset({"allow_topic", "allow_network"})
+SITE_SHUTDOWN_SECONDS = 5.0
+KEY_FLAG_WARNING = (
+    "sethub: warning: --secret-key on the command line can be read by every local user"
+    " (ps, /proc/PID/cmdline); give it with SETHUB_SECRET_KEY or --secret-key-file instead"
+)
 
 
 # Collections of the youngest generation every this many new container objects, and of each
@@ -34,82 +39,47 @@ GC_YOUNG_THRESHOLD = 20_000
 GC_OLDER_THRESHOLD = 20
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _is_bool(annotation: Any) -> bool:
-    return annotation is bool
-
-
-def _is_list(annotation: Any) -> bool:
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _is_list(typing.get_args(annotation)[0])
-    return origin is list
-
-
-def add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    for name, field in Settings.model_fields.items():
-        default = field.get_default(call_default_factory=True)
-        if name == "secret_key":
-            default = None  # never echo a secret, even a default one
-        help_text = f"{field.description} (env SETHUB_{name.upper()}; default {default!r})"
-        if _is_bool(field.annotation):
-            parser.add_argument(
-                _flag(name),
-                dest=name,
-                action="store_const",
-                const=True,
-                default=None,
-                help=help_text,
-            )
-        elif name in REPEATABLE:
-            parser.add_argument(
-                _flag(name), dest=name, action="append", default=None, help=help_text
-            )
-        elif _is_list(field.annotation):
-            parser.add_argument(
-                _flag(name), dest=name, default=None, metavar="A,B,...", help=help_text
-            )
-        else:
-            parser.add_argument(_flag(name), dest=name, default=None, help=help_text)
-    parser.add_argument(
-        "--config", type=Path, default=None, help="TOML file with settings (env SETHUB_CONFIG)"
-    )
-
-
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    flags = {name: getattr(args, name, None) for name in Settings.model_fields}
-    return load_settings(flags, config_file=args.config)
+    """The settings `serve` runs with; a ConfigError names what the user must change."""
+    settings = command_settings(args)
+    if is_wildcard(settings.host) and not settings.public_url:
+        shown = settings.host or "''"
+        raise ConfigError(
+            f"--host {shown} listens on every address, so the hub cannot tell its own URL:"
+            " give --public-url (it goes into every topic URL, Link header and SET iss claim)"
+        )
+    return settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="run the hub")
-    add_settings_flags(parser)
+    add_setting_flags(parser)
+    add_config_flag(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.secret_key is not None:
+        print(KEY_FLAG_WARNING, file=sys.stderr)
+    settings = settings_from_args(args)
     try:
-        settings = settings_from_args(args)
-    except ConfigError as exc:
-        print(f"sethub: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        asyncio.run(serve(settings))
-    except StoreOpenError as exc:
-        print(f"sethub: {exc}", file=sys.stderr)
-        return 1
+        listeners = bind(settings.host, settings.port)
     except OSError as exc:
         print(
             f"sethub: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
             file=sys.stderr,
         )
         return 1
+    if settings.port == 0:  # the hub's URL and issuer carry the port it really has
+        settings = settings.model_copy(update={"port": listeners[0].getsockname()[1]})
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(serve(settings, listeners))
+    finally:
+        for sock in listeners:
+            sock.close()
     return 0
 
 
@@ -129,20 +99,24 @@ def tune_garbage_collection() -> None:
     )
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, listeners: list[socket.socket]) -> None:
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=5.0)
-        await site.start()
+        await runner.setup()  # opens the store, then the keys: a failure closes what opened
+        sites = [
+            web.SockSite(runner, sock, shutdown_timeout=SITE_SHUTDOWN_SECONDS) for sock in listeners
+        ]
+        for site in sites:
+            await site.start()
         tune_garbage_collection()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        where = ", ".join(site.name for site in sites)
         print(
-            f"sethub listening on {site.name}, hub URL {settings.hub_url}, db {settings.db}",
+            f"sethub listening on {where}, hub URL {settings.hub_url}, db {settings.db}",
             flush=True,
         )
         await stop.wait()

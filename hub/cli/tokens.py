@@ -12,8 +12,8 @@ import json
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
+from ..config import Settings
 from ..intake.auth import (
     InvalidAudience,
     InvalidScope,
@@ -21,8 +21,10 @@ from ..intake.auth import (
     normalize_audiences,
     normalize_scope,
 )
-from ..store import StoreOpenError, Token, open_store
+from ..store import StoreOpenError, Token
 from ..store.sqlite.tokens import Revocation
+from .existing_store import open_existing_store
+from .options import add_config_flag, add_setting_flags, command_settings
 
 __all__ = ["register"]
 
@@ -40,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("tokens", help="manage publisher and subscriber tokens")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="create a token and print it as the last line")
-    create.add_argument("--db", type=Path, default=Path("sethub.db"), help="the hub's database")
+    add_setting_flags(create, ["db"])
+    add_config_flag(create)
     create.add_argument("--scope", default="publish", help=SCOPE_HELP)
     create.add_argument(
         "--audience", action="append", default=[], metavar="AUD", help=AUDIENCE_HELP
@@ -50,16 +53,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = actions.add_parser(
         "list", help="list tokens as JSON lines: id, scope, audiences, label, created, revoked"
     )
-    listing.add_argument("--db", type=Path, default=Path("sethub.db"), help="the hub's database")
+    add_setting_flags(listing, ["db"])
+    add_config_flag(listing)
     listing.set_defaults(func=run_list)
     revoke = actions.add_parser("revoke", help="stop a token working (by its id, see list)")
-    revoke.add_argument("--db", type=Path, default=Path("sethub.db"), help="the hub's database")
+    add_setting_flags(revoke, ["db"])
+    add_config_flag(revoke)
     revoke.add_argument("id", type=int, metavar="ID")
     revoke.set_defaults(func=run_revoke)
 
 
-async def _create(db: Path, scope: str, label: str | None, audiences: list[str]) -> str:
-    store = await open_store(db)
+async def _create(settings: Settings, scope: str, label: str | None, audiences: list[str]) -> str:
+    store = await open_existing_store(settings)
     try:
         return await create_token(
             store, scope=scope, label=label, now=time.time(), audiences=audiences
@@ -76,7 +81,7 @@ def run_create(args: argparse.Namespace) -> int:
         print(f"sethub: {exc}", file=sys.stderr)
         return 2
     try:
-        token = asyncio.run(_create(args.db, scope, args.label, args.audience))
+        token = asyncio.run(_create(command_settings(args), scope, args.label, args.audience))
     except StoreOpenError as exc:
         print(f"sethub: {exc}", file=sys.stderr)
         return 1
@@ -103,8 +108,8 @@ def _describe(token: Token) -> dict[str, object]:
     }
 
 
-async def _list(db: Path) -> list[Token]:
-    store = await open_store(db)
+async def _list(settings: Settings) -> list[Token]:
+    store = await open_existing_store(settings)
     try:
         return await store.tokens.listing()
     finally:
@@ -113,7 +118,7 @@ async def _list(db: Path) -> list[Token]:
 
 def run_list(args: argparse.Namespace) -> int:
     try:
-        tokens = asyncio.run(_list(args.db))
+        tokens = asyncio.run(_list(command_settings(args)))
     except StoreOpenError as exc:
         print(f"sethub: {exc}", file=sys.stderr)
         return 1
@@ -122,8 +127,8 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _revoke(db: Path, token_id: int) -> Revocation:
-    store = await open_store(db)
+async def _revoke(settings: Settings, token_id: int) -> Revocation:
+    store = await open_existing_store(settings)
     try:
         return await store.tokens.revoke(token_id, now=time.time())
     finally:
@@ -132,7 +137,7 @@ async def _revoke(db: Path, token_id: int) -> Revocation:
 
 def run_revoke(args: argparse.Namespace) -> int:
     try:
-        outcome = asyncio.run(_revoke(args.db, args.id))
+        outcome = asyncio.run(_revoke(command_settings(args), args.id))
     except StoreOpenError as exc:
         print(f"sethub: {exc}", file=sys.stderr)
         return 1

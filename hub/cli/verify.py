@@ -1,4 +1,5 @@
-"""`sethub verify TOKEN --jwks URL|FILE --issuer X --audience Y`: check a SET as a receiver would.
+"""`sethub verify TOKEN --jwks URL|FILE --issuer X --audience Y [--max-age S]`: check a SET as a
+receiver would (its age included: `--max-age`, 3 days by default).
 
 Prints the decoded claims on success (exit 0), the RFC 8935 code and reason on failure (exit 1).
 """
@@ -10,9 +11,11 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from set_tokens import (
     ALGORITHMS,
+    DEFAULT_MAX_AGE,
     ConfigurationError,
     RemoteJwks,
     SetError,
@@ -27,8 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("verify", help="verify a Security Event Token")
     parser.add_argument("token", help="the compact SET, or - to read it from standard input")
     parser.add_argument("--jwks", required=True, help="JWKS URL (http/https) or file")
-    parser.add_argument("--issuer", required=True)
-    parser.add_argument("--audience", required=True, action="append")
+    parser.add_argument("--issuer", required=True, help="the iss the SET must carry (exactly)")
+    parser.add_argument(
+        "--audience",
+        required=True,
+        action="append",
+        help="an aud this receiver accepts (repeatable: the SET must name one of them)",
+    )
     parser.add_argument(
         "--alg",
         action="append",
@@ -36,19 +44,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="allowed algorithm (repeatable; default: all supported)",
     )
+    parser.add_argument(
+        "--max-age",
+        type=float,
+        default=DEFAULT_MAX_AGE,
+        help=f"oldest SET accepted, in seconds since its iat (default {DEFAULT_MAX_AGE:.0f}: "
+        "3 days, a default hub's whole retry schedule)",
+    )
     parser.set_defaults(func=run)
+
+
+def _jwks_file(path: Path) -> dict[str, Any]:
+    """A JWKS document from a file; ValueError naming the file when it is not one."""
+    try:
+        document = json.loads(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"cannot read the JWKS file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not a JWKS: it is not text") from exc
+    except json.JSONDecodeError as exc:
+        where = f"{exc.msg} at line {exc.lineno}"
+        raise ValueError(f"{path} is not a JWKS: not JSON ({where})") from exc
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list) or not all(isinstance(key, dict) for key in keys):
+        raise ValueError(f'{path} is not a JWKS: a JSON object with a "keys" array of JWKs')
+    return document
 
 
 async def _verify(args: argparse.Namespace, token: str) -> dict[str, object]:
     if args.jwks.startswith(("http://", "https://")):
         source: RemoteJwks | StaticJwks = RemoteJwks(args.jwks)
     else:
-        source = StaticJwks(json.loads(await asyncio.to_thread(Path(args.jwks).read_text)))
+        source = StaticJwks(await asyncio.to_thread(_jwks_file, Path(args.jwks)))
     verifier = Verifier(
         issuer=args.issuer,
         audience=args.audience,
         algorithms=args.alg or list(ALGORITHMS),
         jwks=source,
+        max_age=args.max_age,
     )
     verified = await verifier.verify(token)
     return {

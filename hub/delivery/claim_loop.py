@@ -12,11 +12,19 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
-__all__ = ["Worker"]
+__all__ = ["Claimed", "Worker"]
 
-T = TypeVar("T")
+
+class Claimed(Protocol):
+    """A claimed work item: logs name it by its id, never by its contents (secrets, bodies)."""
+
+    @property
+    def id(self) -> int: ...
+
+
+T = TypeVar("T", bound=Claimed)
 log = logging.getLogger("sethub.worker")
 CLAIM_ERROR_BACKOFF_SECONDS = 1.0
 
@@ -90,7 +98,9 @@ class Worker(ABC, Generic[T]):
             raise
         except Exception:
             log.exception(
-                "%s: handling %r failed; it will be retried when its claim expires", self.name, item
+                "%s: handling item %s failed; it will be retried when its claim expires",
+                self.name,
+                item.id,
             )
 
     async def stop(self, timeout: float) -> None:

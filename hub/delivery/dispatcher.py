@@ -20,6 +20,7 @@ from ..batching import Batcher
 from ..config import Settings
 from ..metrics import Metrics
 from ..outbound import OutboundClient, OutboundError
+from ..outbound.loggable import loggable_url
 from ..store import (
     Attempt,
     DeliveryState,
@@ -190,7 +191,7 @@ class Dispatcher(Worker[DueDelivery]):
             await settled
             now = attempt.started_at + attempt.duration
             await self._store.subscriptions.remove_by_id(sid, now=now)
-            log.info("subscription %s ended by 410 from %s", sid, item.callback)
+            log.info("subscription %s ended by 410 from %s", sid, loggable_url(item.callback))
 
     def free_slots(self) -> int:
         """Outcomes not yet written count too, beyond the tasks: if the store falls behind the
@@ -300,7 +301,10 @@ class Dispatcher(Worker[DueDelivery]):
         elif outcome is Outcome.REJECTED:
             state = DeliveryState.DEAD
             log.warning(
-                "delivery %s rejected by %s: %s (not retried)", item.id, item.callback, rejection
+                "delivery %s rejected by %s: %s (not retried)",
+                item.id,
+                loggable_url(item.callback),
+                rejection,
             )
         else:
             settings = self._settings
@@ -316,7 +320,7 @@ class Dispatcher(Worker[DueDelivery]):
                 log.warning(
                     "delivery %s to %s dead-lettered after %s attempts (%s)",
                     item.id,
-                    item.callback,
+                    loggable_url(item.callback),
                     item.attempts + 1,
                     attempt.error,
                 )

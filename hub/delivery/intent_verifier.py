@@ -15,6 +15,7 @@ from collections.abc import Callable
 from ..config import Settings
 from ..metrics import Metrics
 from ..outbound import OutboundClient, OutboundError, RefusedDestination
+from ..outbound.loggable import loggable_url
 from ..store import Intent, IntentMode, Store
 from ..websub import grant_lease, verification_url
 from .claim_loop import Worker
@@ -161,7 +162,7 @@ class IntentVerifier(Worker[Intent]):
             intent.mode,
             result,
             intent.topic,
-            intent.callback,
+            loggable_url(intent.callback),
             status or "none",
         )
 

@@ -29,6 +29,7 @@ from ..batching import Batcher
 from ..config import Settings
 from ..store import DueDelivery
 from . import child
+from .keydir import load_or_create
 from .pool import SigningPool, SigningProcessDied
 
 __all__ = ["SetSigner", "callback_origin"]
@@ -85,13 +86,15 @@ class SetSigner:
             return 0.0
 
     def _load_or_create(self) -> KeySet:
-        if KeySet.exists(self._directory):
-            return KeySet.load(self._directory)
-        keys = KeySet.with_new_key(self._settings.signing_algorithm, now=self._clock())
-        keys.save(self._directory)
-        log.info(
-            "generated a %s signing key in %s", self._settings.signing_algorithm, self._directory
+        keys, created = load_or_create(
+            self._directory, self._settings.signing_algorithm, now=self._clock()
         )
+        if created:
+            log.info(
+                "generated a %s signing key in %s",
+                self._settings.signing_algorithm,
+                self._directory,
+            )
         return keys
 
     def _refresh(self) -> None:

@@ -26,6 +26,7 @@ from .sqlite.database import Database, StoreOpenError
 from .sqlite.deliveries import Attempt, Deliveries, Settlement
 from .sqlite.events import PublishRequest
 from .sqlite.intents import Intents
+from .sqlite.plaintext_secrets import seal_plaintext
 from .sqlite.subscriptions import Subscriptions
 from .sqlite.tokens import Tokens
 from .sqlite.topics import Topics
@@ -48,6 +49,7 @@ __all__ = [
     "Token",
     "Topic",
     "open_store",
+    "seal_plaintext_secrets",
 ]
 
 
@@ -87,6 +89,17 @@ async def open_store(path: Path, *, secret_key: bytes | None = None, max_bytes: 
         await db.close()
         raise StoreOpenError(f"cannot use database {path}: {exc}") from exc
     return store
+
+
+async def seal_plaintext_secrets(store: Store, secret_key: bytes) -> int:
+    """Seal the hub.secrets stored in plaintext before `secret_key` was set; how many. Only the
+    hub itself does this at start-up: a command run beside a hub started without the key must
+    not seal secrets that hub then cannot open."""
+    box = SecretBox(secret_key)
+    sealed = await store.db.run(lambda conn: seal_plaintext(conn, box))
+    if sealed:
+        await store.db.checkpoint()
+    return sealed
 
 
 async def _check_key(db: Database, box: SecretBox) -> None:

@@ -1,8 +1,12 @@
-"""Plain values the store hands to the rest of the hub. Work items carry ids, not live rows."""
+"""Plain values the store hands to the rest of the hub. Work items carry ids, not live rows.
+
+Secrets and bodies are left out of every repr (`field(repr=False)`): a record that reaches a log
+line or a traceback by accident must not carry a hub.secret or an event's personal data with it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 __all__ = [
@@ -37,7 +41,7 @@ class Subscription:
     id: int
     topic: str
     callback: str
-    secret: bytes | None
+    secret: bytes | None = field(repr=False)
     lease_seconds: int
     expires_at: float
     created_at: float
@@ -54,7 +58,7 @@ class Intent:
     mode: IntentMode
     topic: str
     callback: str
-    secret: bytes | None
+    secret: bytes | None = field(repr=False)
     lease_seconds: int | None
     reason: str | None
     attempts: int
@@ -83,9 +87,9 @@ class DueDelivery:
     attempts: int
     topic: str
     callback: str
-    secret: bytes | None
+    secret: bytes | None = field(repr=False)
     content_type: str
-    body: bytes
+    body: bytes = field(repr=False)
     event_created_at: float
     kind: EventKind = EventKind.CONTENT
     rendered: bool = True
@@ -99,7 +103,7 @@ class NewEvent:
 
     topic: str
     content_type: str
-    body: bytes
+    body: bytes = field(repr=False)
     kind: EventKind = EventKind.CONTENT
     event_type: str | None = None  # the event-type URI subscriptions may filter on
     txn: str | None = None
@@ -118,7 +122,7 @@ class PublishedEvent:
 class Topic:
     name: str
     content_type: str
-    content: bytes
+    content: bytes = field(repr=False)
     updated_at: float
 
 

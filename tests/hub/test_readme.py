@@ -103,7 +103,7 @@ async def test_identity_quickstart_receiver_prints_the_verified_event(tmp_path: 
                 [sys.executable, str(ROOT / "examples" / "receiver.py"),
                  "--topic", f"{base}/topics/login", "--token", subscriber_token,
                  "--issuer", base, "--port", str(receiver_port)],
-                stdout=handle, stderr=subprocess.STDOUT,
+                stdout=handle, stderr=subprocess.STDOUT, cwd=tmp_path,  # its receiver-jti.db
             )
         await until(lambda: f"subscribed to {base}/topics/login" in out.read_text(), timeout=20)
         published = await asyncio.to_thread(

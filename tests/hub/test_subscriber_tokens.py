@@ -20,6 +20,7 @@ from hub.store import Subscription
 
 from .process import run_sethub
 from .support import RunningHub, Subscriber, until
+from .test_cli import new_database
 
 
 async def _token(hub: RunningHub, scope: str, *audiences: str) -> str:
@@ -192,6 +193,7 @@ def test_tokens_create_list_revoke_and_scope_hints(
     assert code == 2 and "did you mean publish:login?" in err
     assert not Path(db).exists()  # a refused scope creates nothing
 
+    new_database(Path(db))  # the maintenance commands open the hub's database, never a new one
     code, out, err = _cli(capsys, "tokens", "create", "--db", db, "--scope", "subscribe:login",
                           "--audience", "https://rp.example", "--audience", "https://b.example",
                           "--label", "rp")

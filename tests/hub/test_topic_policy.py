@@ -96,7 +96,7 @@ async def test_allowed_topics_are_fetched_normalised(
     ],
 )
 def test_bad_prefixes_are_refused_when_settings_load(prefix: str, message: str) -> None:
-    with pytest.raises(ConfigError, match="allow_topic") as raised:
+    with pytest.raises(ConfigError, match="--allow-topic") as raised:
         load_settings({"allow_topic": [prefix]}, environ={})
     assert message in str(raised.value)
 

@@ -3,7 +3,6 @@ subscriber helper against a real sethub hub."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from set_tokens import (
 )
 from set_tokens.events import CAEP_BASE
 
-from ..hub.support import free_port, start_hub, stop_hub, until
+from ..hub.support import free_port, start_hub, start_subscriber, stop_hub, until
 
 ISSUER, AUDIENCE = "https://idp.example/", "https://rp.example/"
 KEY = SigningKey.generate("ES256")
@@ -110,14 +109,16 @@ async def test_remote_jwks_refetches_on_unknown_kid_at_most_once_per_interval() 
     server = await serve(app)
     try:
         async with aiohttp.ClientSession() as session:
+            now = [1000.0]
             source = RemoteJwks(str(server.make_url("/jwks")), session=session,
-                                min_refetch_interval=0.3)
+                                min_refetch_interval=30, clock=lambda: now[0])
             check = Verifier(issuer=ISSUER, audience=AUDIENCE, algorithms=["ES256"], jwks=source)
             await check.verify(token(key=keys))
             new = keys.rotate(grace=0)
             served["jwks"] = keys.jwks()
+            now[0] += 29
             assert (await source.key(new.kid)) is None  # refetched too recently
-            await asyncio.sleep(0.35)
+            now[0] += 1
             await check.verify(token(key=keys))  # unknown kid: one refetch finds it
             assert source.fetches == 2
     finally:
@@ -213,3 +214,30 @@ def test_json_error_body_shape() -> None:
 
     assert json.loads(json.dumps(InvalidKey("unknown signing key").to_json())) == {
         "err": "invalid_key", "description": "unknown signing key"}
+
+
+async def test_a_hub_set_to_ed25519_signs_under_the_rfc9864_name(tmp_path: Path) -> None:
+    hub = await start_hub(tmp_path, signing_algorithm="Ed25519")
+    subscriber = await start_subscriber()
+    try:
+        topic = hub.topic_url("session")
+        status, text = await hub.subscribe(topic, subscriber.callback)
+        assert status == 202, text
+        await until(lambda: hub.store.subscriptions.get(topic=topic, callback=subscriber.callback))
+        body = {"type": "session-revoked", "subject": {"format": "opaque", "id": "u9"}}
+        async with hub.session.post(f"{hub.settings.base_url}/events", json=body,
+                                    headers={"Authorization": f"Bearer {hub.token}"}) as r:
+            assert r.status == 202
+        await until(lambda: subscriber.deliveries)
+        compact = subscriber.deliveries[0].body.decode()
+        verifier = Verifier(
+            issuer=hub.settings.base_url, audience=subscriber.callback.rsplit("/", 1)[0],
+            algorithms=["Ed25519"],
+            jwks=RemoteJwks(f"{hub.settings.base_url}/.well-known/jwks.json",
+                            session=hub.session))
+        verified = await verifier.verify(compact)
+        assert verified.header["alg"] == "Ed25519"
+    finally:
+        assert subscriber.server is not None
+        await subscriber.server.close()
+        await stop_hub(hub)

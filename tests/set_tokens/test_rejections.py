@@ -98,6 +98,12 @@ CASES: list[tuple[str, Callable[[], str], type[SetError], str]] = [
     ("sub present", lambda: signed(claims(sub="jane")), InvalidRequest, "invalid_request"),
     ("iat in the future", lambda: signed(claims(iat=int(time.time()) + 3600)), InvalidRequest,
      "invalid_request"),
+    ("older than max_age (3 days)", lambda: signed(claims(iat=int(time.time()) - 4 * 86400)),
+     InvalidRequest, "invalid_request"),
+    ("iat 1", lambda: signed(claims(iat=1)), InvalidRequest, "invalid_request"),
+    ("nbf in the future", lambda: signed(claims(nbf=int(time.time()) + 3600)), InvalidRequest,
+     "invalid_request"),
+    ("nbf not a number", lambda: signed(claims(nbf="soon")), InvalidRequest, "invalid_request"),
     ("missing jti", lambda: signed(claims(jti=...)), InvalidRequest, "invalid_request"),
     ("missing iat", lambda: signed(claims(iat=...)), InvalidRequest, "invalid_request"),
     ("missing events", lambda: signed(claims(events=...)), InvalidRequest, "invalid_request"),
@@ -123,18 +129,54 @@ async def test_rejection(name: str, make: Callable[[], str], error: type[SetErro
     assert refused.value.to_json() == {"err": code, "description": refused.value.description}
 
 
-async def test_replayed_jti_is_refused_within_its_ttl() -> None:
+async def test_verify_records_nothing_and_an_accepted_jti_is_refused() -> None:
+    """verify() twice gives the same answer (repro verify_twice.py); accept() records the jti,
+    and from then on the SET is a replay, for verify() and for a second accept()."""
     check = verifier()
     token = signed(claims())
-    await check.verify(token)
+    first = await check.verify(token)
+    second = await check.verify(token)
+    assert first.claims == second.claims
+    check.accept(first)
     with pytest.raises(ReplayedToken) as refused:
         await check.verify(token)
     assert refused.value.err == "invalid_request"
+    with pytest.raises(ReplayedToken):
+        check.accept(second)  # a concurrent delivery of the same SET
+    check.forget(first)  # acting on it failed: the transmitter's retry is accepted
+    check.accept(await check.verify(token))
+
+
+async def test_an_accepted_jti_is_remembered_until_the_set_is_too_old_anyway() -> None:
+    check = verifier(max_age=3600, max_clock_skew=60)
+    now = time.time()
+    verified = await check.verify(signed(claims(iat=int(now))), now=now)
+    assert check.replay_expiry(verified.claims) == int(now) + 3600 + 60
+    check.accept(verified, now=now)
+    assert check.replay_cache.seen(f"{ISSUER}\x00{verified.claims.jti}", now=int(now) + 3659)
+    assert not check.replay_cache.seen(f"{ISSUER}\x00{verified.claims.jti}", now=int(now) + 3660)
+
+
+async def test_unknown_events_are_named_by_their_uri() -> None:
+    verified = await verifier().verify(signed(claims(events={"https://example.com/x": {}})))
+    assert verified.event_type is None and verified.event_name == "https://example.com/x"
 
 
 async def test_skew_is_tolerated_up_to_the_limit() -> None:
     now = time.time()
     await verifier(max_clock_skew=120).verify(signed(claims(iat=int(now) + 100)), now=now)
+    await verifier(max_clock_skew=120).verify(signed(claims(nbf=int(now) + 100)), now=now)
+
+
+async def test_max_age_is_the_receivers_choice() -> None:
+    now = time.time()
+    old = signed(claims(iat=int(now) - 2 * 3600))
+    await verifier().verify(old, now=now)  # the 3-day default lets it through
+    with pytest.raises(InvalidRequest, match="older"):
+        await verifier(max_age=3600).verify(old, now=now)
+    await verifier(max_age=3600, max_clock_skew=3700).verify(old, now=now)  # skew counts too
+    with pytest.raises(ConfigurationError):
+        verifier(max_age=0)
 
 
 def test_no_algorithm_allow_list_is_a_configuration_error() -> None:

@@ -6,12 +6,20 @@ the database for the time its statements take, never for the time the event loop
 back to it between statements. (Per-statement hops, as with aiosqlite, kept the database busy
 four times longer than its work under load: see bench/fanout.py in the commit history.) The
 thread runs one function at a time, in submission order: transactions never interleave.
+
+The database holds hub.secrets, token digests and every identity event, so its files are the
+owner's alone (0600) whatever the umask: the hub creates the file itself before SQLite opens it,
+and SQLite gives the -wal and -shm files it creates the mode of the database file. A missing
+directory is an error, not created: a typo in the path must not start an empty hub.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
+import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +30,9 @@ from .schema import MIGRATIONS
 __all__ = ["Connection", "Database", "StoreOpenError"]
 
 BUSY_TIMEOUT_MS = 5000
+PRIVATE_FILE_MODE = 0o600
+# Files SQLite keeps beside the database; they hold the same data.
+SIDE_FILE_SUFFIXES = ("-wal", "-shm", "-journal")
 T = TypeVar("T")
 Connection = sqlite3.Connection
 
@@ -42,6 +53,9 @@ class Database:
         loop = asyncio.get_running_loop()
         try:
             connection = await loop.run_in_executor(executor, _connect, path, max_bytes)
+        except StoreOpenError:
+            executor.shutdown(wait=False)
+            raise
         except (OSError, sqlite3.Error) as exc:
             executor.shutdown(wait=False)
             raise StoreOpenError(f"cannot open database {path}: {exc}") from exc
@@ -77,6 +91,12 @@ class Database:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, wrapper, self._connection, work)
 
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database file and empty it: bytes that the last transactions
+        overwrote are then gone from both files (used after sealing plaintext secrets)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, _truncate_wal, self._connection)
+
     async def integrity_check(self) -> str:
         row = await self.read(lambda conn: conn.execute("PRAGMA integrity_check").fetchone())
         return str(row[0])
@@ -87,8 +107,32 @@ class Database:
         self._executor.shutdown(wait=True)
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 if it is missing, and take group and other access away
+    from it and its side files if an older hub (or the umask) left them readable."""
+    directory = path.parent
+    if not directory.is_dir():
+        problem = "is not a directory" if directory.exists() else "does not exist"
+        raise StoreOpenError(f"cannot open database {path}: {directory} {problem}")
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        os.close(descriptor)
+    for file in (path, *(path.with_name(path.name + s) for s in SIDE_FILE_SUFFIXES)):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            # Another user's file, shared on purpose through its group, stays as it is.
+            with contextlib.suppress(PermissionError):
+                file.chmod(mode & 0o700)
+
+
 def _connect(path: Path, max_bytes: int) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _create_private(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     try:
@@ -105,6 +149,10 @@ def _connect(path: Path, max_bytes: int) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _truncate_wal(conn: Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _in_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:

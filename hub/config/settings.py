@@ -1,27 +1,24 @@
-"""The one settings model of the hub.
+"""The one settings model of the hub: every knob, its default, and the rules between them.
 
-Values come from, highest priority first: command-line flags, `SETHUB_*` environment variables,
-an optional TOML file (`--config` / `SETHUB_CONFIG`), and the defaults below. The defaults are the
-safe choice: loopback listener, no private callback addresses, only the hub's own topics, short
-leases, bounded timeouts everywhere.
+The defaults are the safe choice: loopback listener, no private callback addresses, only the
+hub's own topics, short leases, bounded timeouts everywhere. Each field is a `sethub serve` flag,
+a `SETHUB_*` env var and a config-file key (see `loading`, which names a bad value the way the
+user gave it).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
-import tomllib
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .sealing import parse_key
-from .topic_urls import parse_prefix
+from ..sealing import parse_key
+from ..topic_urls import parse_prefix
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["Settings", "flag"]
 
 DEFAULT_LEASE_MIN = 60
 DEFAULT_LEASE_DEFAULT = 10 * 24 * 3600  # WebSub §8.2: "10 days is a good default"
@@ -43,15 +40,25 @@ DEFAULT_RETRY_SCHEDULE = (
 SignatureAlgorithm = Literal["sha1", "sha256", "sha384", "sha512"]
 
 
-class ConfigError(ValueError):
-    """A setting has a value the hub cannot run with; the message names the setting."""
+def flag(name: str) -> str:
+    """The command-line flag of a setting: `claim_ttl` -> `--claim-ttl`."""
+    return "--" + name.replace("_", "-")
 
 
 def _split_list(value: Any) -> Any:
-    """Accept `a,b,c` from env vars and files as well as real lists."""
+    """Accept `a,b,c` wherever a list goes: an env var, a file, and each value of a repeated
+    flag (`--allow-topic A,B` is two prefixes, as in SETHUB_ALLOW_TOPIC, never one)."""
     if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
+        value = [value]
+    if not isinstance(value, list | tuple):
+        return value
+    parts: list[Any] = []
+    for item in value:
+        if isinstance(item, str):
+            parts.extend(part.strip() for part in item.split(",") if part.strip())
+        else:
+            parts.append(item)
+    return parts
 
 
 class Settings(BaseSettings):
@@ -67,7 +74,8 @@ class Settings(BaseSettings):
         description="port to listen on",
     )
     db: Path = Field(
-        default=Path("sethub.db"), description="SQLite database file (created if missing)"
+        default=Path("sethub.db"),
+        description="SQLite database file (serve creates it if missing; its directory must exist)",
     )
     db_max_bytes: int = Field(
         default=0,
@@ -232,7 +240,12 @@ class Settings(BaseSettings):
     )
     secret_key: SecretStr | None = Field(
         default=None,
-        description="base64 of 32 random bytes: stored hub.secrets are encrypted with it (AES-GCM)",
+        description="base64 of 32 random bytes: stored hub.secrets are encrypted with it (AES-GCM);"
+        " give it by env var or --secret-key-file, as a flag every local user can read it",
+    )
+    secret_key_file: Path | None = Field(
+        default=None,
+        description="file holding the secret key (instead of --secret-key)",
     )
     issuer: str | None = Field(
         default=None, description="the SETs' iss claim (default: the public URL)"
@@ -241,7 +254,7 @@ class Settings(BaseSettings):
         default=Path("sethub-keys"),
         description="signing keys of the SETs (a key is generated here on first start)",
     )
-    signing_algorithm: Literal["RS256", "ES256", "PS256", "EdDSA"] = Field(
+    signing_algorithm: Literal["RS256", "ES256", "PS256", "EdDSA", "Ed25519"] = Field(
         default="RS256", description="algorithm of a key generated on first start"
     )
     signing_workers: int = Field(
@@ -260,6 +273,8 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info, warning or error"
     )
+
+    _secret_key: bytes | None = PrivateAttr(default=None)
 
     @field_validator("allow_topic", "allow_network", "retry_schedule", mode="before")
     @classmethod
@@ -298,14 +313,30 @@ class Settings(BaseSettings):
             parse_key(value.get_secret_value())
         return value
 
+    @model_validator(mode="after")
+    def _read_secret_key(self) -> Settings:
+        """The key, from --secret-key or read once from --secret-key-file; never both."""
+        if self.secret_key is not None and self.secret_key_file is not None:
+            raise ValueError(
+                "give the secret key once: --secret-key-file or SETHUB_SECRET_KEY, not both"
+            )
+        if self.secret_key is not None:
+            self._secret_key = parse_key(self.secret_key.get_secret_value())
+        elif self.secret_key_file is not None:
+            self._secret_key = _read_key_file(self.secret_key_file)
+        return self
+
     @property
     def secret_key_bytes(self) -> bytes | None:
-        return None if self.secret_key is None else parse_key(self.secret_key.get_secret_value())
+        return self._secret_key
 
     @model_validator(mode="after")
     def _lease_bounds(self) -> Settings:
         if not self.lease_min <= self.lease_default <= self.lease_max:
-            raise ValueError("lease bounds must satisfy lease_min <= lease_default <= lease_max")
+            raise ValueError(
+                f"--lease-min ({self.lease_min}) <= --lease-default ({self.lease_default})"
+                f" <= --lease-max ({self.lease_max}) must hold"
+            )
         return self
 
     @model_validator(mode="after")
@@ -313,7 +344,10 @@ class Settings(BaseSettings):
         # A delivery may wait for one attempt of its subscription before its own (the
         # dispatcher claims ahead): its lease must outlast both, or it would be claimed twice.
         if self.claim_ttl <= 3 * self.delivery_timeout:
-            raise ValueError("claim_ttl must be more than three times delivery_timeout")
+            raise ValueError(
+                f"--claim-ttl ({self.claim_ttl:g}) must be more than three times"
+                f" --delivery-timeout ({self.delivery_timeout:g})"
+            )
         return self
 
     @property
@@ -341,35 +375,14 @@ class Settings(BaseSettings):
         return len(self.retry_schedule) + 1
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def _read_key_file(path: Path) -> bytes:
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
+        text = path.read_text(encoding="ascii")
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-    return {key.replace("-", "_"): value for key, value in data.items()}
-
-
-def load_settings(
-    flags: Mapping[str, Any] | None = None,
-    *,
-    config_file: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Settings:
-    """Merge flags > environment > config file > defaults into one validated `Settings`."""
-    environ = os.environ if environ is None else environ
-    if config_file is None and environ.get("SETHUB_CONFIG"):
-        config_file = Path(environ["SETHUB_CONFIG"])
-    merged: dict[str, Any] = _read_file(config_file) if config_file else {}
-    env_source = EnvSettingsSource(Settings, env_prefix="SETHUB_", case_sensitive=False)
-    env_source.env_vars = {k.lower(): v for k, v in environ.items() if k.upper() != "SETHUB_CONFIG"}
-    merged.update(env_source())
-    merged.update({k: v for k, v in (flags or {}).items() if v is not None})
+        raise ValueError(f"cannot read --secret-key-file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"--secret-key-file {path} does not hold base64 text") from exc
     try:
-        return Settings.model_validate(merged)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise ConfigError(f"invalid setting {where}: {first['msg']}") from exc
+        return parse_key(text)
+    except ValueError as exc:
+        raise ValueError(f"--secret-key-file {path}: {exc}") from exc
