@@ -10,7 +10,8 @@ Each step is measured alone, with no hub running:
 - what the subscriber process spends per request (in bench/fanout.py it shares the two cores
   with whichever client is sending);
 - the store's work per delivery on a real SQLite file: publish (group commits of 8 events to 10
-  subscriptions), claim and settle (as the dispatcher batches them), timed on the store's thread.
+  subscriptions), claim, start (lease check and renewal) and settle (as the dispatcher batches
+  them), timed on the store's thread.
 It then prints the best ratio a hub could reach in bench/fanout.py if a delivery cost no more
 than these steps and the machine were the limit: (subscriber + aiohttp POST) / (subscriber +
 signing + hub POST + store), both sides using the same cores.
@@ -107,7 +108,7 @@ async def post_cost(
 async def store_cost(db: Path, events: int) -> dict[str, float]:
     """Seconds per delivery of each kind of store transaction, run the way the hub runs them."""
     store = await open_store(db)
-    spent = {"publish": 0.0, "claim": 0.0, "settle": 0.0}
+    spent = {"publish": 0.0, "claim": 0.0, "start": 0.0, "settle": 0.0}
     try:
         callbacks = [f"http://127.0.0.1:{9000 + n}/cb" for n in range(SUBSCRIBERS)]
         await insert_subscriptions(store, TOPIC, callbacks)
@@ -124,18 +125,24 @@ async def store_cost(db: Path, events: int) -> dict[str, float]:
         delivered = 0
         while True:
             started = time.perf_counter()
-            claimed = await store.deliveries.claim_due(
+            claimed = (await store.deliveries.claim_due(
                 owner="floor", now=time.time(), ttl=60, limit=64, per_subscription=28
-            )
+            )).deliveries
             spent["claim"] += time.perf_counter() - started
             if not claimed:
                 break
             for first in range(0, len(claimed), 44):
+                chunk = claimed[first:first + 44]
+                started = time.perf_counter()
+                await store.deliveries.start_attempts(
+                    [(item.id, item.lease) for item in chunk], now=time.time(), ttl=60
+                )
+                spent["start"] += time.perf_counter() - started
                 settled = time.time()
                 batch = [Settlement(item.id, item.subscription_id,
                                     Attempt(settled, 0.001, "delivered", 202, None),
-                                    DeliveryState.DELIVERED)
-                         for item in claimed[first:first + 44]]
+                                    DeliveryState.DELIVERED, lease=item.lease)
+                         for item in chunk]
                 started = time.perf_counter()
                 await store.deliveries.record_many(batch)
                 spent["settle"] += time.perf_counter() - started

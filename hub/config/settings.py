@@ -191,8 +191,8 @@ class Settings(BaseSettings):
     claim_ttl: float = Field(
         default=60.0,
         gt=0,
-        description="how long a claimed delivery is leased to a worker, seconds"
-        " (more than three times delivery_timeout)",
+        description="how long a claimed delivery is leased to a worker, and renewed for when"
+        " its attempt starts, seconds (more than three times delivery_timeout)",
     )
     poll_interval: float = Field(
         default=1.0,
@@ -341,8 +341,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _claims_outlive_attempts(self) -> Settings:
-        # A delivery may wait for one attempt of its subscription before its own (the
-        # dispatcher claims ahead): its lease must outlast both, or it would be claimed twice.
+        # A delivery's lease is renewed when its attempt starts, and its holder never claims
+        # it again while it holds it, however long it waits to be sent (the dispatcher claims
+        # ahead). The lease must outlast one attempt and the write of its outcome, or another
+        # node could claim and send it meanwhile: three times the attempt's timeout leaves the
+        # write ample room.
         if self.claim_ttl <= 3 * self.delivery_timeout:
             raise ValueError(
                 f"--claim-ttl ({self.claim_ttl:g}) must be more than three times"

@@ -91,17 +91,27 @@ class Worker(ABC, Generic[T]):
         if self.free_slots() == self.refill:
             self._wake.set()
 
+    async def failed(self, item: T, exc: Exception) -> None:
+        """`handle(item)` raised. By default the item is tried again once its claim expires; a
+        worker that can record the failure at once (and count it) does so here."""
+        log.error(
+            "%s: handling item %s failed (%s); it will be retried when its claim expires",
+            self.name,
+            item.id,  # never the item itself: its repr would name secrets and bodies
+            type(exc).__name__,
+            exc_info=exc,
+        )
+
     async def _guarded(self, item: T) -> None:
         try:
             await self.handle(item)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception(
-                "%s: handling item %s failed; it will be retried when its claim expires",
-                self.name,
-                item.id,
-            )
+        except Exception as exc:
+            try:
+                await self.failed(item, exc)
+            except Exception:
+                log.exception("%s: recording a failure failed", self.name)
 
     async def stop(self, timeout: float) -> None:
         self._stopping = True

@@ -3,15 +3,19 @@
 Outcomes: 2xx delivered; 410 Gone ends the subscription; anything else, and no answer at all, is
 retried on the schedule (Retry-After honoured up to a cap); once the budget is spent the delivery is
 dead-lettered and the subscription stays active (§7: later updates are still tried).
+
+Every attempt that fails, however it fails (no answer, an answer the client cannot parse, an
+exception anywhere on the way), is recorded as a failed attempt against the retry budget: nothing
+waits for a claim to expire to be tried again. A delivery is sent only under the lease that
+claimed it, once `start_attempts` has confirmed, just before the POST, that the lease still holds
+and the subscription is still the same active one; its outcome lands only under that lease.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from enum import StrEnum
 from functools import partial
 
 from prometheus_client import Counter
@@ -21,17 +25,11 @@ from ..config import Settings
 from ..metrics import Metrics
 from ..outbound import OutboundClient, OutboundError
 from ..outbound.loggable import loggable_url
-from ..store import (
-    Attempt,
-    DeliveryState,
-    DueDelivery,
-    EventKind,
-    Settlement,
-    Store,
-)
+from ..store import Attempt, DeliveryState, DueDelivery, EventKind, Lease, Settlement, Store
 from ..websub import link_header, signature_header
 from .claim_loop import Worker
-from .retry import next_retry_delay, parse_retry_after
+from .outcomes import Outcome, Verdict, classify, judge, readable, rejection_code
+from .settlements import bare, settlement_for
 
 __all__ = ["Dispatcher", "Outcome", "Renderer", "classify", "rejection_code"]
 
@@ -41,43 +39,18 @@ RESPONSE_READ_LIMIT = 4096  # §7: the response body is ignored; read a little f
 # Deliveries claimed, as a multiple of the concurrency caps (global and per subscription): the
 # next ones are signed and recorded while the current ones are on the wire, so the caps are spent
 # on requests. The caps themselves bound requests, and a subscription never holds more than
-# max_concurrent_deliveries claims, so a slow one cannot starve the others.
+# max_concurrent_deliveries claims, so a slow one cannot starve the others. A delivery waiting
+# in memory may outlive its claim's expiry: its holder never claims it again (`_held`), and its
+# lease is renewed when its attempt starts.
 CLAIM_AHEAD = 4
 FIXED_HEADERS_CACHE_SIZE = 4096  # (topic, content type, kind) triples
 
 
 # Renders an identity event into the subscription's own body (a signed SET).
 Renderer = Callable[[DueDelivery], Awaitable[bytes]]
-
-
-class Outcome(StrEnum):
-    DELIVERED = "delivered"
-    GONE = "gone"
-    REJECTED = "rejected"  # RFC 8935 §2.3: the receiver refused this SET for good
-    FAILED = "failed"
-    UNREACHABLE = "unreachable"
-
-
-def rejection_code(status: int, content_type: str, body: bytes) -> str | None:
-    """The RFC 8935 `err` of a 400 answer to a SET delivery, or None if it is not one."""
-    if status != 400 or not content_type.startswith("application/json"):
-        return None
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return None
-    err = document.get("err") if isinstance(document, dict) else None
-    return err if isinstance(err, str) and err else None
-
-
-def classify(status: int, *, rejected: bool = False) -> Outcome:
-    if 200 <= status < 300:
-        return Outcome.DELIVERED
-    if status == 410:
-        return Outcome.GONE
-    if rejected:
-        return Outcome.REJECTED
-    return Outcome.FAILED
+# What an attempt did: the SET rendered for it (None if the delivery had one), its record, and
+# what the answer means.
+Tried = tuple[bytes | None, Attempt, Verdict]
 
 
 class Dispatcher(Worker[DueDelivery]):
@@ -104,7 +77,10 @@ class Dispatcher(Worker[DueDelivery]):
         # `refill_at`: a claim per few deliveries, not one per finished delivery.
         self._window = min(cap * CLAIM_AHEAD, settings.max_concurrent_deliveries)
         self._refill_at = self._window // 2
-        self._saturated = False  # the last claim found nothing outside the busy subscriptions
+        self._saturated = False  # the last full claim found nothing outside busy subscriptions
+        self._full_claim_wanted = True  # a subscription can be topped up, or slots came free
+        self._last_full_claim = float("-inf")  # on the event loop's clock, as the poll is
+        self._newest_id = 0  # deliveries stored after this one are new work
         self._requests = asyncio.Semaphore(settings.max_concurrent_deliveries)
         self._renderer = renderer
         self._store = store
@@ -117,23 +93,33 @@ class Dispatcher(Worker[DueDelivery]):
         self._per_subscription: dict[int, int] = {}
         self._gates: dict[int, asyncio.Semaphore] = {}
         self._ended: set[int] = set()  # answered 410 while later deliveries were claimed
-        # The settlements of all in-flight deliveries share one group commit.
-        self._writes: Batcher[Settlement, None] = Batcher(store.deliveries.record_many)
-        self._settling: set[asyncio.Future[None]] = set()  # queued writes, awaited by stop()
+        self._held: set[int] = set()  # claimed, outcome not yet written: never claimed again
+        # Attempt starts, and the settlements of all in-flight deliveries, share group commits.
+        self._starts: Batcher[tuple[int, Lease], bool] = Batcher(self._start_batch)
+        self._writes: Batcher[Settlement, bool] = Batcher(store.deliveries.record_many)
+        self._settling: set[asyncio.Future[bool | None]] = set()  # awaited by stop()
         self._fixed_headers: dict[tuple[str, str, EventKind], dict[str, str]] = {}
         self._attempts_counted: dict[Outcome, Counter] = {}  # labels() is not free per delivery
 
     def work_stored(self) -> None:
-        """New deliveries were stored. While every subscription with claims is busy and the last
-        claim found nothing else, the next top-up of any of them (or the next poll) claims these
-        too: a claim per publish would scan the busy subscriptions' backlog every time."""
-        if not self._saturated:
-            self.wake()
+        """New deliveries were stored: claim them now. While the last full claim found nothing
+        beyond the busy subscriptions (whose backlogs head the due queue), this claim reads only
+        the deliveries stored since the last claim, so it costs what is new, not the backlog."""
+        self.wake()
+
+    def _top_up(self) -> None:
+        self._full_claim_wanted = True
+        self.wake()
 
     async def claim(self, limit: int) -> list[DueDelivery]:
-        cap = self._settings.max_concurrent_per_subscription
         held = dict(self._per_subscription)
         busy = [sid for sid, count in held.items() if count > self._refill_at]
+        full = (
+            not self._saturated
+            or self._full_claim_wanted
+            or asyncio.get_running_loop().time() - self._last_full_claim >= self.poll_interval
+        )
+        self._full_claim_wanted = False
         claimed = await self._store.deliveries.claim_due(
             owner=self._owner,
             now=self._clock(),
@@ -142,61 +128,72 @@ class Dispatcher(Worker[DueDelivery]):
             per_subscription=self._window,
             held=held,
             busy_subscriptions=busy,
+            exclude=self._held,
+            newer_than=None if full else self._newest_id,
         )
-        self._saturated = bool(busy) and not claimed
+        self._newest_id = max(self._newest_id, claimed.newest_id)
+        if full:
+            self._last_full_claim = asyncio.get_running_loop().time()
+            self._saturated = bool(busy) and not claimed.deliveries
         # Counted at claim time, not when the task starts, so the next claim already sees them.
-        for item in claimed:
+        cap = self._settings.max_concurrent_per_subscription
+        for item in claimed.deliveries:
             sid = item.subscription_id
+            self._held.add(item.id)
             self._per_subscription[sid] = self._per_subscription.get(sid, 0) + 1
             if sid not in self._gates:
                 self._gates[sid] = asyncio.Semaphore(cap)
-        return claimed
+        return claimed.deliveries
 
     async def handle(self, item: DueDelivery) -> None:
         """Render if this is the first attempt, send under the subscription's concurrency cap,
         then queue the outcome for the next group commit. The cap bounds requests to the
-        subscriber, so it is released before the write; the delivery stays claimed until that
-        write lands, so nothing is sent twice meanwhile.
+        subscriber, so it is released before the write; the delivery stays claimed (and held
+        here) until that write lands, so nothing is sent twice meanwhile.
 
-        A delivery claimed ahead is not sent once its subscription has answered 410: ending the
-        subscription cancels it in the store.
+        A delivery claimed ahead is not sent once its subscription has ended: answered 410
+        here, or found over when its attempt starts.
         """
         sid = item.subscription_id
-        body = item.body
-        rendered_now = not item.rendered
         try:
-            if rendered_now:
-                body = await self._render(item)
-            async with self._gates[sid]:
-                if sid in self._ended:
-                    return
-                async with self._requests:
-                    attempt, outcome, retry_after, rejection = await self._attempt(item, body)
-                if outcome is Outcome.GONE:
-                    self._ended.add(sid)
+            tried = await self._try(item)
+        except Exception as exc:  # anything at all: a failed attempt, counted
+            broken = self._broken(item, exc)
+            tried = None, broken, Verdict(Outcome.FAILED, broken.error)
         finally:
             remaining = self._per_subscription[sid] - 1
             if remaining == self._refill_at:
-                self.wake()  # this subscription can be topped up
+                self._top_up()  # this subscription can be topped up
             if remaining:
                 self._per_subscription[sid] = remaining
             else:
                 del self._per_subscription[sid]
                 del self._gates[sid]
                 self._ended.discard(sid)
-        settled = self._settle(
-            item, body if rendered_now else None, attempt, outcome, retry_after, rejection
-        )
-        if outcome is Outcome.GONE:
+        if tried is None:  # not sent: claimed again elsewhere, or cancelled
+            self._held.discard(item.id)
+            return
+        sent, attempt, verdict = tried
+        settled = self._settle(item, sent, attempt, verdict)
+        if verdict.outcome is Outcome.GONE:
             await settled
             now = attempt.started_at + attempt.duration
             await self._store.subscriptions.remove_by_id(sid, now=now)
             log.info("subscription %s ended by 410 from %s", sid, loggable_url(item.callback))
 
+    async def failed(self, item: DueDelivery, exc: Exception) -> None:
+        """`handle` raised after its attempt (a bug): still a failed attempt, counted now. (If
+        the attempt's own outcome was written, this one does not land: the claim is over.)"""
+        broken = self._broken(item, exc)
+        try:
+            self._settle(item, None, broken, Verdict(Outcome.FAILED, broken.error))
+        except Exception:
+            self._held.discard(item.id)  # left to its claim's expiry: nothing else can be done
+            raise
+
     def free_slots(self) -> int:
         """Outcomes not yet written count too, beyond the tasks: if the store falls behind the
-        wire, claiming stops until it catches up, so no claim can expire (and its delivery be
-        sent again) while its outcome waits in memory."""
+        wire, claiming stops until it catches up."""
         return min(super().free_slots(), self.capacity - len(self._settling))
 
     async def stop(self, timeout: float) -> None:
@@ -204,6 +201,42 @@ class Dispatcher(Worker[DueDelivery]):
         await super().stop(timeout)
         if self._settling:
             await asyncio.wait(set(self._settling), timeout=timeout)
+        await self._starts.close(timeout=0)
+        await self._writes.close(timeout=0)
+
+    async def _try(self, item: DueDelivery) -> Tried | None:
+        sid = item.subscription_id
+        body = item.body
+        rendered_now = not item.rendered
+        if rendered_now:
+            body = await self._render(item)
+        async with self._gates[sid]:
+            if sid in self._ended:
+                return None
+            async with self._requests:
+                if not await self._starts.submit((item.id, item.lease)):
+                    return None
+                attempt, verdict = await self._attempt(item, body)
+        if verdict.outcome is Outcome.GONE:
+            self._ended.add(sid)
+        return (body if rendered_now else None), attempt, verdict
+
+    async def _start_batch(self, starts: list[tuple[int, Lease]]) -> list[bool]:
+        return await self._store.deliveries.start_attempts(
+            starts, now=self._clock(), ttl=self._settings.claim_ttl
+        )
+
+    def _broken(self, item: DueDelivery, exc: Exception) -> Attempt:
+        """The record of an attempt that failed on our side before it had an answer."""
+        log.warning(
+            "delivery %s failed on the hub's side (%s): counted as a failed attempt",
+            item.id,
+            type(exc).__name__,
+            exc_info=exc,
+        )
+        now = self._clock()
+        error = readable(f"internal error: {type(exc).__name__}")
+        return Attempt(started_at=now, duration=0.0, outcome=str(Outcome.FAILED), error=error)
 
     def _headers(self, item: DueDelivery, body: bytes) -> Mapping[str, str]:
         """The headers of a delivery. All but the signature are the same for every delivery of
@@ -233,13 +266,9 @@ class Dispatcher(Worker[DueDelivery]):
             raise RuntimeError("an identity event is due but the hub has no SET renderer")
         return await self._renderer(item)
 
-    async def _attempt(
-        self, item: DueDelivery, body: bytes
-    ) -> tuple[Attempt, Outcome, float | None, str | None]:
+    async def _attempt(self, item: DueDelivery, body: bytes) -> tuple[Attempt, Verdict]:
         started = self._clock()
         status: int | None = None
-        retry_after: float | None = None
-        rejection: str | None = None
         try:
             response = await self._client.request(
                 "POST",
@@ -251,107 +280,82 @@ class Dispatcher(Worker[DueDelivery]):
                 body_on_success=False,
             )
         except OutboundError as exc:
-            outcome, error = Outcome.UNREACHABLE, f"{exc.kind}: {exc}"
+            verdict = Verdict(Outcome.UNREACHABLE, readable(f"{exc.kind}: {exc}"))
+        except Exception as exc:  # an answer the client could not read is no answer
+            verdict = Verdict(Outcome.UNREACHABLE, f"protocol: {type(exc).__name__}")
         else:
             status = response.status
-            if item.kind is EventKind.IDENTITY:
-                content_type = response.headers.get("Content-Type", "")
-                rejection = rejection_code(status, content_type, response.body)
-            outcome = classify(status, rejected=rejection is not None)
-            error = None if outcome is Outcome.DELIVERED else f"HTTP {status}"
-            if rejection is not None:
-                error = f"HTTP 400 {rejection}"
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), now=started)
+            try:
+                verdict = judge(
+                    status,
+                    response.headers,
+                    response.body,
+                    identity=item.kind is EventKind.IDENTITY,
+                    now=started,
+                )
+            except Exception as exc:  # judge() is meant not to raise; if it does, a failure
+                verdict = Verdict(Outcome.FAILED, f"HTTP {status}: {type(exc).__name__}")
         finished = self._clock()
         attempt = Attempt(
             started_at=started,
             duration=finished - started,
-            outcome=str(outcome),
+            outcome=str(verdict.outcome),
             status=status,
-            error=error,
+            error=verdict.error,
         )
-        counter = self._attempts_counted.get(outcome)
+        counter = self._attempts_counted.get(verdict.outcome)
         if counter is None:
-            counter = self._attempts_counted[outcome] = self._metrics.deliveries.labels(
-                outcome=str(outcome)
+            counter = self._attempts_counted[verdict.outcome] = self._metrics.deliveries.labels(
+                outcome=str(verdict.outcome)
             )
         counter.inc()
         self._metrics.attempt_duration.observe(attempt.duration)
-        return attempt, outcome, retry_after, rejection
+        return attempt, verdict
 
     def _settle(
-        self,
-        item: DueDelivery,
-        sent: bytes | None,
-        attempt: Attempt,
-        outcome: Outcome,
-        retry_after: float | None,
-        rejection: str | None,
-    ) -> asyncio.Future[None]:
+        self, item: DueDelivery, sent: bytes | None, attempt: Attempt, verdict: Verdict
+    ) -> asyncio.Future[bool | None]:
         """Queue the outcome for the next group commit and return its durability. The caller
         need not wait: its task, and so its share of the dispatcher's capacity, is free for the
-        next delivery while the write is under way. `sent` is the SET signed for this attempt,
-        kept for retries (and operators) when the delivery is not done."""
-        now = attempt.started_at + attempt.duration
-        next_attempt_at: float | None = None
-        if outcome is Outcome.DELIVERED:
-            state = DeliveryState.DELIVERED
-        elif outcome is Outcome.GONE:
-            state = DeliveryState.CANCELLED
-        elif outcome is Outcome.REJECTED:
-            state = DeliveryState.DEAD
-            log.warning(
-                "delivery %s rejected by %s: %s (not retried)",
-                item.id,
-                loggable_url(item.callback),
-                rejection,
-            )
-        else:
-            settings = self._settings
-            delay = next_retry_delay(
-                item.attempts + 1,
-                settings.retry_schedule,
-                jitter=settings.retry_jitter,
-                retry_after=retry_after,
-                retry_after_max=settings.retry_after_max,
-            )
-            if delay is None:
-                state = DeliveryState.DEAD
-                log.warning(
-                    "delivery %s to %s dead-lettered after %s attempts (%s)",
-                    item.id,
-                    loggable_url(item.callback),
-                    item.attempts + 1,
-                    attempt.error,
-                )
-            else:
-                state, next_attempt_at = DeliveryState.PENDING, now + delay
-        keep = sent is not None and state in (DeliveryState.PENDING, DeliveryState.DEAD)
-        settlement = Settlement(
-            item.id,
-            item.subscription_id,
-            attempt,
-            state,
-            next_attempt_at=next_attempt_at,
-            rejection=rejection,  # set only when the receiver rejected the SET
-            body=sent if keep else None,
-        )
+        next delivery while the write is under way."""
+        settlement = settlement_for(item, sent, attempt, verdict, self._settings)
+        delivered = settlement.state is DeliveryState.DELIVERED
+        latency = attempt.started_at + attempt.duration - item.event_created_at
+        return self._write(settlement, latency if delivered else None)
+
+    def _write(
+        self, settlement: Settlement, latency: float | None, *, first: bool = True
+    ) -> asyncio.Future[bool | None]:
         future = self._writes.enqueue(settlement)
         self._settling.add(future)
-        latency = now - item.event_created_at if state is DeliveryState.DELIVERED else None
-        future.add_done_callback(partial(self._settled, item.id, latency))
+        future.add_done_callback(partial(self._settled, settlement, latency, first))
         return future
 
-    def _settled(self, delivery: int, latency: float | None, future: asyncio.Future[None]) -> None:
+    def _settled(
+        self,
+        settlement: Settlement,
+        latency: float | None,
+        first: bool,
+        future: asyncio.Future[bool | None],
+    ) -> None:
         self._settling.discard(future)
         if self.free_slots() == self.refill:
-            self.wake()  # claiming waited for the store to catch up
-        if future.cancelled():
-            return
-        error = future.exception()
+            self._top_up()  # claiming waited for the store to catch up
+        delivery = settlement.delivery_id
+        error = None if future.cancelled() else future.exception()
         if error is not None:
-            # As a failed handle(): the delivery stays claimed and is tried again when the
-            # claim expires.
-            log.error("recording the outcome of delivery %s failed: %r", delivery, error)
+            log.error(
+                "recording the outcome of delivery %s failed: %s", delivery, type(error).__name__
+            )
+            if first and not self._writes.closed:
+                # It failed alone (a failed group commit is retried item by item): record the
+                # outcome without what came from the subscriber, so that it still counts.
+                self._write(bare(settlement), latency, first=False)
+                return
+        self._held.discard(delivery)
+        if error is not None or future.cancelled():
+            return  # the store cannot write: the claim expires, the delivery is tried again
+        if not future.result():
+            log.info("outcome of delivery %s not recorded: its claim had ended", delivery)
         elif latency is not None:
             self._metrics.delivery_latency.observe(max(0.0, latency))

@@ -1,7 +1,8 @@
 """Durable state of the hub. `Store` groups one repository per table over one database.
 
 Only SQLite exists today. Every unit of work (a verification, a delivery) is claimed as a lease with
-an owner and an expiry, so the same shapes carry over to several nodes sharing PostgreSQL.
+an owner and an expiry (a delivery's also with a generation, which fences its writes: `Lease`), so
+the same shapes carry over to several nodes sharing PostgreSQL.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from pathlib import Path
 
 from ..sealing import SealingError, SecretBox
 from .records import (
+    Claimed,
     DeliveryState,
     DueDelivery,
     EventKind,
     Intent,
     IntentMode,
+    Lease,
     NewEvent,
     PublishedEvent,
+    RequeueReport,
     Subscription,
     Token,
     Topic,
@@ -33,14 +37,17 @@ from .sqlite.topics import Topics
 
 __all__ = [
     "Attempt",
+    "Claimed",
     "DeliveryState",
     "DueDelivery",
     "EventKind",
     "Intent",
     "IntentMode",
+    "Lease",
     "NewEvent",
     "PublishRequest",
     "PublishedEvent",
+    "RequeueReport",
     "SealingError",
     "Settlement",
     "Store",

@@ -10,13 +10,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 __all__ = [
+    "Claimed",
     "DeliveryState",
     "DueDelivery",
     "EventKind",
     "Intent",
     "IntentMode",
+    "Lease",
     "NewEvent",
     "PublishedEvent",
+    "RequeueReport",
     "Subscription",
     "Token",
     "Topic",
@@ -74,6 +77,17 @@ class EventKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Lease:
+    """One claim of a delivery: who holds it, and which claim of it this is (the generation
+    goes up at every claim). An attempt starts, and its outcome lands, only under the lease that
+    claimed it: once a claim has expired and the delivery was claimed again, or the delivery
+    was cancelled, the old holder's writes change nothing (fencing)."""
+
+    owner: str
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
 class DueDelivery:
     """Everything the dispatcher needs to make one delivery attempt.
 
@@ -91,10 +105,32 @@ class DueDelivery:
     content_type: str
     body: bytes = field(repr=False)
     event_created_at: float
+    lease: Lease
     kind: EventKind = EventKind.CONTENT
     rendered: bool = True
     audience: str | None = None
     jti: str | None = None  # drawn with the delivery (None for ones stored before migration 3)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What one claim leased, and the newest delivery id when it was made: every delivery
+    stored later has a larger id (ids only grow), so a claim of new work can start there."""
+
+    deliveries: list[DueDelivery]
+    newest_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequeueReport:
+    """What `sethub deliveries retry` did with each id it was given (all the dead ones when it
+    was given none): re-queued, or why not."""
+
+    requeued: list[int]
+    ended: list[int]  # dead, but their subscription has ended: never sent to anyone else
+    disabled: list[int]  # dead, and their subscription is disabled until it subscribes again
+    unknown: list[int]
+    not_dead: dict[int, DeliveryState]
 
 
 @dataclass(frozen=True, slots=True)

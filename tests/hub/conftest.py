@@ -6,7 +6,15 @@ from typing import Any
 
 import pytest
 
-from .support import RunningHub, Subscriber, start_hub, start_subscriber, stop_hub
+from .support import (
+    RunningHub,
+    ScriptedSubscriber,
+    Subscriber,
+    start_hub,
+    start_scripted_subscriber,
+    start_subscriber,
+    stop_hub,
+)
 
 
 @pytest.fixture
@@ -54,3 +62,18 @@ async def make_subscriber() -> AsyncIterator[Callable[..., Any]]:
     for sub in started:
         assert sub.server is not None
         await sub.server.close()
+
+
+@pytest.fixture
+async def make_scripted() -> AsyncIterator[Callable[..., Any]]:
+    """Raw-socket subscribers (see `ScriptedSubscriber`), closed after the test."""
+    started: list[ScriptedSubscriber] = []
+
+    async def make(answer: bytes | None, delay: float = 0.0) -> ScriptedSubscriber:
+        sub = await start_scripted_subscriber(answer, delay)
+        started.append(sub)
+        return sub
+
+    yield make
+    for sub in started:
+        await sub.close()

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -271,3 +272,63 @@ async def start_publisher(hub_url: str, **kwargs: Any) -> TopicPublisher:
     publisher.server = TestServer(app, host="127.0.0.1", port=free_port())
     await publisher.server.start_server()
     return publisher
+
+
+@dataclass
+class ScriptedSubscriber:
+    """A callback server on raw sockets: verifications are answered properly, every delivery with
+    the same raw bytes (`answer`, whatever they are) or never (`answer` None). For answers the
+    aiohttp test server could not send: bytes that break HTTP, or silence."""
+
+    answer: bytes | None
+    delay: float = 0.0  # seconds before each delivery's answer
+    posts: list[bytes] = field(default_factory=list)  # the bodies of the deliveries, in order
+    server: asyncio.Server | None = None
+    writers: set[asyncio.StreamWriter] = field(default_factory=set)
+
+    @property
+    def callback(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/cb"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.add(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.split(b"\r\n")
+                length = 0
+                for line in lines:
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                body = await reader.readexactly(length) if length else b""
+                method, target = lines[0].split()[:2]
+                if method == b"GET":
+                    challenge = parse_qs(urlsplit(target.decode()).query)["hub.challenge"][0]
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                                 % (len(challenge), challenge.encode()))
+                else:
+                    self.posts.append(body)
+                    if self.answer is None:
+                        await asyncio.Event().wait()  # never answers; closed at the end
+                    await asyncio.sleep(self.delay)
+                    writer.write(self.answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            self.writers.discard(writer)
+            writer.close()
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in list(self.writers):
+            writer.close()
+        await self.server.wait_closed()
+
+
+async def start_scripted_subscriber(answer: bytes | None, delay: float = 0.0) -> ScriptedSubscriber:
+    subscriber = ScriptedSubscriber(answer, delay)
+    subscriber.server = await asyncio.start_server(subscriber._serve, "127.0.0.1", 0)
+    return subscriber

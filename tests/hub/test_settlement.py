@@ -38,7 +38,8 @@ async def test_a_mixed_batch_settles_each_delivery_and_each_subscription(tmp_pat
             owner="test", now=now + 1, ttl=60, limit=10, per_subscription=10
         )
         by_sub: dict[int, list[int]] = {}
-        for item in claimed:
+        leases = {item.id: item.lease for item in claimed.deliveries}
+        for item in claimed.deliveries:
             by_sub.setdefault(item.subscription_id, []).append(item.id)
         ok, flaky, down = (sorted(by_sub[s.id]) for s in subs)
 
@@ -47,18 +48,24 @@ async def test_a_mixed_batch_settles_each_delivery_and_each_subscription(tmp_pat
 
         set_sent = b"eyJhbGciOiJFUzI1NiJ9.e30.c2ln"
         await store.deliveries.record_many([
-            Settlement(ok[0], subs[0].id, attempt(now + 2, 202), DeliveryState.DELIVERED),
-            Settlement(ok[1], subs[0].id, attempt(now + 2, 202), DeliveryState.DELIVERED),
+            Settlement(ok[0], subs[0].id, attempt(now + 2, 202), DeliveryState.DELIVERED,
+                       lease=leases[ok[0]]),
+            Settlement(ok[1], subs[0].id, attempt(now + 2, 202), DeliveryState.DELIVERED,
+                       lease=leases[ok[1]]),
             # flaky: one failed and one delivered in the same batch -> failing (failures last)
             Settlement(flaky[0], subs[1].id, attempt(now + 3, 500, "HTTP 500"),
-                       DeliveryState.PENDING, next_attempt_at=now + 60, body=set_sent),
-            Settlement(flaky[1], subs[1].id, attempt(now + 2, 202), DeliveryState.DELIVERED),
+                       DeliveryState.PENDING, next_attempt_at=now + 60, body=set_sent,
+                       lease=leases[flaky[0]]),
+            Settlement(flaky[1], subs[1].id, attempt(now + 2, 202), DeliveryState.DELIVERED,
+                       lease=leases[flaky[1]]),
             # down: a retry, and a rejection that ends the delivery; the run starts at the one
             # settled first
             Settlement(down[0], subs[2].id, attempt(now + 5, None, "connect: refused"),
-                       DeliveryState.PENDING, next_attempt_at=now + 30, body=set_sent),
+                       DeliveryState.PENDING, next_attempt_at=now + 30, body=set_sent,
+                       lease=leases[down[0]]),
             Settlement(down[1], subs[2].id, attempt(now + 4, 400, "HTTP 400 invalid_key"),
-                       DeliveryState.DEAD, rejection="invalid_key", body=set_sent),
+                       DeliveryState.DEAD, rejection="invalid_key", body=set_sent,
+                       lease=leases[down[1]]),
         ])
 
         def read(conn: Connection) -> tuple[dict[int, tuple], list[tuple], dict[int, object]]:
@@ -91,9 +98,14 @@ async def test_a_mixed_batch_settles_each_delivery_and_each_subscription(tmp_pat
         assert failing == {subs[0].id: None, subs[1].id: now + 3, subs[2].id: now + 5}
 
         # A later success ends the run; a body already kept is not replaced by a retry's.
+        retried = await store.deliveries.claim_due(
+            owner="test", now=now + 61, ttl=60, limit=10, per_subscription=10
+        )
+        (lease,) = (item.lease for item in retried.deliveries if item.id == flaky[0])
+        assert lease != leases[flaky[0]]
         await store.deliveries.record_many([
             Settlement(flaky[0], subs[1].id, attempt(now + 70, 202), DeliveryState.DELIVERED,
-                       body=b"another.set.value"),
+                       body=b"another.set.value", lease=lease),
         ])
         deliveries, attempts, failing = await store.db.read(read)
         assert deliveries[flaky[0]][:2] == ("delivered", 2)

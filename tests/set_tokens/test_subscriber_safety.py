@@ -185,7 +185,9 @@ async def test_a_failed_renewal_is_logged_and_retried_until_the_hub_is_back(
     subscriber = callback.subscriber
     try:
         topic = hub.topic_url("session")
-        subscription = await subscriber.subscribe(topic, lease_seconds=60)
+        subscription = await subscriber.subscribe(
+            topic, lease_seconds=60, headers={"Authorization": f"Bearer {hub.subscriber_token}"}
+        )
         first = await hub.store.subscriptions.get(topic=topic, callback=callback.url)
         assert first is not None
         await until(lambda: timer.delays == [48.0])  # renew at 80% of the lease

@@ -1,21 +1,32 @@
-"""Events and their deliveries: written together, claimed as leases, settled one write each."""
+"""Events and their deliveries: written together, claimed as leases, settled one write each.
+
+A delivery's life under one lease (see `claims`): claimed (`claim_due`), started just before its
+POST (`start_attempts`: the lease still holds, the subscription is still the same active one),
+settled (`record_many`: only under the same lease, only while still pending). A cancelled
+delivery is never revived, and a late outcome of an expired claim changes nothing.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ...sealing import SecretBox
-from ..records import DeliveryState, DueDelivery, EventKind, NewEvent, PublishedEvent
+from ..records import (
+    Claimed,
+    DeliveryState,
+    DueDelivery,
+    EventKind,
+    Lease,
+    NewEvent,
+    PublishedEvent,
+    RequeueReport,
+)
+from .claims import ClaimRequest, claim, start
 from .database import Connection, Database
 from .events import PublishRequest, publish_all
-from .subscriptions import cancel_pending
-
-# A claim reads this many candidates per delivery it may take, so that a few subscriptions with
-# long backlogs at the head of the queue leave room for the others in the same claim.
-CLAIM_SCAN_FACTOR = 4
 
 __all__ = ["Attempt", "Deliveries", "Settlement"]
 
@@ -25,7 +36,8 @@ class Settlement:
     """A delivery's new state after an attempt; see `Deliveries.record_many`.
 
     `body`: the SET rendered for this attempt, kept (if none is yet) so that a retry resends
-    exactly it.
+    exactly it. `lease`: the claim the attempt was made under; the settlement lands only if
+    the delivery is still pending under it.
     """
 
     delivery_id: int
@@ -35,18 +47,38 @@ class Settlement:
     next_attempt_at: float | None = None
     rejection: str | None = None
     body: bytes | None = None
+    lease: Lease = field(kw_only=True)
 
 
 DELIVERED = DeliveryState.DELIVERED
 
 
-def _settle_all(conn: Connection, settlements: Sequence[Settlement]) -> None:
-    """Four statements for the whole batch, whatever its size (each run with executemany)."""
+def _settle_all(conn: Connection, settlements: Sequence[Settlement]) -> list[bool]:
+    """Which settlements landed: those whose delivery is still pending under their lease (one
+    per delivery). Five statements for the whole batch, whatever its size (executemany)."""
+    rows = conn.execute(
+        "SELECT id, claimed_by, claim_generation FROM deliveries"
+        " WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
+        (json.dumps([s.delivery_id for s in settlements]),),
+    ).fetchall()
+    holders = {row[0]: Lease(row[1], row[2]) for row in rows}
+    landing: list[Settlement] = []
+    for settlement in settlements:
+        if holders.get(settlement.delivery_id) == settlement.lease:
+            del holders[settlement.delivery_id]  # a second outcome for it in the batch: not this
+            landing.append(settlement)
+    _apply(conn, landing)
+    landed = {id(s) for s in landing}
+    return [id(s) in landed for s in settlements]
+
+
+def _apply(conn: Connection, settlements: Sequence[Settlement]) -> None:
     conn.executemany(
         "UPDATE deliveries SET attempts = attempts + 1, state = ?,"
         " next_attempt_at = COALESCE(?, next_attempt_at), claimed_by = NULL,"
         " claim_expires = NULL, last_status = ?, last_error = ?, rejection = ?,"
-        " body = COALESCE(body, ?), updated_at = ? WHERE id = ?",
+        " body = COALESCE(body, ?), updated_at = ?"
+        " WHERE id = ? AND state = 'pending' AND claimed_by = ? AND claim_generation = ?",
         [
             (
                 str(s.state),
@@ -57,6 +89,8 @@ def _settle_all(conn: Connection, settlements: Sequence[Settlement]) -> None:
                 s.body,
                 s.attempt.started_at + s.attempt.duration,
                 s.delivery_id,
+                s.lease.owner,
+                s.lease.generation,
             )
             for s in settlements
         ],
@@ -103,38 +137,6 @@ class Attempt:
     outcome: str
     status: int | None = None
     error: str | None = None
-
-
-def _fair_share(
-    candidates: Iterable[sqlite3.Row],
-    *,
-    limit: int,
-    per_subscription: int,
-    held: Mapping[int, int],
-) -> list[int]:
-    """The oldest due deliveries, up to `per_subscription` claims per subscription counting those
-    it `held` already: one subscription's backlog cannot fill a claim while others wait.
-
-    Reading stops once the rows of subscriptions already served outnumber what was taken by
-    CLAIM_SCAN_FACTOR: further on there is mostly more of the same. (Reading the whole scan
-    limit cost ~7 ms a claim with 10 subscriptions and a 15,000-delivery backlog.)"""
-    taken: dict[int, int] = {}
-    ids: list[int] = []
-    skipped = 0
-    for delivery_id, subscription_id in candidates:
-        count = taken.get(subscription_id)
-        if count is None:
-            count = taken[subscription_id] = held.get(subscription_id, 0)
-        if count < per_subscription:
-            taken[subscription_id] = count + 1
-            ids.append(delivery_id)
-            if len(ids) == limit:
-                break
-        else:
-            skipped += 1
-            if skipped > CLAIM_SCAN_FACTOR * per_subscription * len(taken):
-                break
-    return ids
 
 
 class Deliveries:
@@ -187,79 +189,66 @@ class Deliveries:
         per_subscription: int,
         held: Mapping[int, int] | None = None,
         busy_subscriptions: Iterable[int] = (),
-    ) -> list[DueDelivery]:
-        """Lease due deliveries, skipping busy subscriptions; a subscription ends up with at most
-        `per_subscription`, counting the claims it already `held`.
+        exclude: Iterable[int] = (),
+        newer_than: int | None = None,
+    ) -> Claimed:
+        """Lease due deliveries, skipping busy subscriptions and the deliveries in `exclude`
+        (those its caller holds: never claimed twice by one holder); a subscription ends up with
+        at most `per_subscription`, counting the claims it already `held`. With `newer_than`,
+        only deliveries stored after that id (`Claimed.newest_id` of an earlier claim) are
+        looked at: a claim of new work that costs what is new, however long the backlog.
 
-        Deliveries whose subscription has ended or expired are cancelled instead of returned.
+        Deliveries whose subscription has ended, expired or been disabled are cancelled instead
+        of returned.
         """
-        busy = json.dumps(list(busy_subscriptions))
+        request = ClaimRequest(
+            owner=owner,
+            now=now,
+            ttl=ttl,
+            limit=limit,
+            per_subscription=per_subscription,
+            held=held or {},
+            busy=list(busy_subscriptions),
+            exclude=list(exclude),
+            newer_than=newer_than,
+        )
+        rows, newest = await self._db.run(lambda conn: claim(conn, request), durable=False)
+        return Claimed([self._due(row, owner) for row in rows], newest)
 
-        def claim(conn: Connection) -> list[sqlite3.Row]:
-            candidates = conn.execute(
-                "SELECT id, subscription_id FROM deliveries INDEXED BY deliveries_due"
-                " WHERE state = 'pending' AND next_attempt_at <= ?"
-                " AND (claim_expires IS NULL OR claim_expires <= ?)"
-                " AND subscription_id NOT IN (SELECT value FROM json_each(?))"
-                " ORDER BY next_attempt_at, id LIMIT ?",
-                (now, now, busy, limit * CLAIM_SCAN_FACTOR),
-            )  # read lazily: _fair_share stops reading once the claim is full
-            ids = _fair_share(
-                candidates, limit=limit, per_subscription=per_subscription, held=held or {}
-            )
-            candidates.close()  # it may stop early: finish the statement before writing
-            if not ids:
-                return []
-            id_list = json.dumps(ids)
-            conn.execute(
-                "UPDATE deliveries SET claimed_by = ?, claim_expires = ?"
-                " WHERE id IN (SELECT value FROM json_each(?))",
-                (owner, now + ttl, id_list),
-            )
-            rows = conn.execute(
-                "SELECT d.id, d.event_id, d.subscription_id, d.attempts, s.topic, s.callback,"
-                " s.secret, s.expires_at, s.disabled_at, s.audience, e.content_type,"
-                " e.created_at, e.kind, d.jti,"
-                " d.body IS NOT NULL OR e.kind = 'content' AS rendered,"
-                " COALESCE(d.body, e.body) AS body "
-                "FROM deliveries d JOIN events e ON e.id = d.event_id "
-                "LEFT JOIN subscriptions s ON s.id = d.subscription_id "
-                "WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.next_attempt_at, d.id",
-                (id_list,),
-            ).fetchall()
-            live = []
-            for row in rows:
-                if row["callback"] is None or row["expires_at"] <= now or row["disabled_at"]:
-                    cancel_pending(conn, row["subscription_id"], now)
-                else:
-                    live.append(row)
-            return live
+    def _due(self, row: sqlite3.Row, owner: str) -> DueDelivery:
+        return DueDelivery(
+            id=row["id"],
+            event_id=row["event_id"],
+            subscription_id=row["subscription_id"],
+            attempts=row["attempts"],
+            topic=row["topic"],
+            callback=row["callback"],
+            secret=self._box.open(row["secret"]),
+            content_type=row["content_type"],
+            body=row["body"],
+            event_created_at=row["created_at"],
+            lease=Lease(owner, row["claim_generation"]),
+            kind=EventKind(row["kind"]),
+            rendered=bool(row["rendered"]),
+            audience=row["audience"],
+            jti=row["jti"],
+        )
 
-        return [
-            DueDelivery(
-                id=row["id"],
-                event_id=row["event_id"],
-                subscription_id=row["subscription_id"],
-                attempts=row["attempts"],
-                topic=row["topic"],
-                callback=row["callback"],
-                secret=self._box.open(row["secret"]),
-                content_type=row["content_type"],
-                body=row["body"],
-                event_created_at=row["created_at"],
-                kind=EventKind(row["kind"]),
-                rendered=bool(row["rendered"]),
-                audience=row["audience"],
-                jti=row["jti"],
-            )
-            for row in await self._db.run(claim, durable=False)
-        ]
+    async def start_attempts(
+        self, starts: Sequence[tuple[int, Lease]], *, now: float, ttl: float
+    ) -> list[bool]:
+        """For each (delivery, lease), whether its attempt may be sent now; the leases of those
+        that may are extended by `ttl` (see `claims.start`). Not synced to disk: a lease lost in
+        a crash only delays the delivery (leases are released at start-up)."""
+        return await self._db.run(lambda conn: start(conn, starts, now=now, ttl=ttl), durable=False)
 
-    async def record_many(self, settlements: Sequence[Settlement]) -> None:
+    async def record_many(self, settlements: Sequence[Settlement]) -> list[bool]:
         """Record attempts and new states in ONE transaction (a group commit: one fsync for many
-        deliveries). A settlement to PENDING with `next_attempt_at` schedules a retry;
-        DELIVERED, DEAD and CANCELLED are final."""
-        await self._db.run(lambda conn: _settle_all(conn, settlements))
+        deliveries); for each settlement, whether it landed. A settlement to PENDING with
+        `next_attempt_at` schedules a retry; DELIVERED, DEAD and CANCELLED are final. One that
+        does not land (its claim expired and was taken again, or the delivery was cancelled
+        meanwhile) changes nothing, not even the attempt count."""
+        return await self._db.run(lambda conn: _settle_all(conn, settlements))
 
     async def listing(self, *, state: DeliveryState, limit: int = 100) -> list[dict[str, object]]:
         """Deliveries in a state, newest first, for operators (no bodies, no secrets)."""
@@ -275,17 +264,47 @@ class Deliveries:
         )
         return [dict(row) for row in rows]
 
-    async def requeue(self, ids: Sequence[int] | None, *, now: float) -> int:
-        """Give dead deliveries a fresh retry budget (all of them when `ids` is None)."""
-        query = (
-            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?,"
-            " claimed_by = NULL, claim_expires = NULL, updated_at = ? WHERE state = 'dead'"
-        )
-        params: tuple[object, ...] = (now, now)
-        if ids is not None:
-            query += " AND id IN (SELECT value FROM json_each(?))"
-            params += (json.dumps(list(ids)),)
-        return await self._db.run(lambda conn: conn.execute(query, params).rowcount)
+    async def requeue(self, ids: Sequence[int] | None, *, now: float) -> RequeueReport:
+        """Give dead deliveries a fresh retry budget (all of them when `ids` is None), but only
+        those whose subscription is still the current, enabled one: a dead delivery of an ended
+        subscription is never sent again, to anyone."""
+
+        def requeue(conn: Connection) -> RequeueReport:
+            query = (
+                "SELECT d.id, d.state, s.id IS NOT NULL AND s.ended_at IS NULL"
+                " AND s.expires_at > ? AS current, s.disabled_at IS NOT NULL AS disabled "
+                "FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id "
+            )
+            if ids is None:
+                rows = conn.execute(query + "WHERE d.state = 'dead'", (now,)).fetchall()
+            else:
+                rows = conn.execute(
+                    query + "WHERE d.id IN (SELECT value FROM json_each(?))",
+                    (now, json.dumps(list(ids))),
+                ).fetchall()
+            found = {row["id"]: row for row in rows}
+            report = RequeueReport([], [], [], [], {})
+            for delivery_id in found if ids is None else dict.fromkeys(ids):
+                row = found.get(delivery_id)
+                if row is None:
+                    report.unknown.append(delivery_id)
+                elif row["state"] != DeliveryState.DEAD:
+                    report.not_dead[delivery_id] = DeliveryState(row["state"])
+                elif not row["current"]:
+                    report.ended.append(delivery_id)
+                elif row["disabled"]:
+                    report.disabled.append(delivery_id)
+                else:
+                    report.requeued.append(delivery_id)
+            conn.execute(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?,"
+                " claimed_by = NULL, claim_expires = NULL, updated_at = ?"
+                " WHERE state = 'dead' AND id IN (SELECT value FROM json_each(?))",
+                (now, now, json.dumps(report.requeued)),
+            )
+            return report
+
+        return await self._db.run(requeue)
 
     async def release_claims(self) -> None:
         """Single-node start-up: claims left by a killed process are released at once."""
@@ -314,7 +333,8 @@ class Deliveries:
         return value
 
     async def purge_finished(self, *, older_than: float) -> int:
-        """After the retention period, forget finished deliveries and events nobody waits for."""
+        """After the retention period, forget finished deliveries, the events nobody waits for
+        and the ended subscriptions no delivery names any more."""
 
         def purge(conn: Connection) -> int:
             removed = conn.execute(
@@ -325,6 +345,11 @@ class Deliveries:
             conn.execute(
                 "DELETE FROM events WHERE created_at < ? AND NOT EXISTS "
                 "(SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+                (older_than,),
+            )
+            conn.execute(
+                "DELETE FROM subscriptions WHERE ended_at < ? AND NOT EXISTS "
+                "(SELECT 1 FROM deliveries d WHERE d.subscription_id = subscriptions.id)",
                 (older_than,),
             )
             conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (older_than,))

@@ -90,8 +90,9 @@ def _insert_many(
         "VALUES (?, ?, ?, ?, ?, ?)",
         [(e.topic, str(e.kind), e.event_type, e.content_type, e.body, now) for now, e in events],
     )
-    # Inside this write transaction nobody else inserts, and SQLite gives each new row the
-    # largest rowid plus one: the events hold the ids just below the last one. Checked anyway.
+    # Inside this write transaction nobody else inserts, and SQLite gives each new row the next
+    # id of the table's sequence (AUTOINCREMENT): the events hold the ids just below the last
+    # one. Checked anyway.
     (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
     first = last - len(events) + 1
     (found,) = conn.execute(
@@ -106,6 +107,7 @@ def _insert_many(
         " CASE WHEN e.kind = 'identity' THEN lower(hex(randomblob(16))) END "
         "FROM events e JOIN subscriptions s ON s.topic = e.topic "
         "WHERE e.id BETWEEN ? AND ? AND s.expires_at > e.created_at AND s.disabled_at IS NULL"
+        " AND s.ended_at IS NULL"
         " AND (e.event_type IS NULL OR s.event_types IS NULL"
         "  OR EXISTS (SELECT 1 FROM json_each(s.event_types) WHERE value = e.event_type))",
         (first, last),

@@ -130,7 +130,132 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE deliveries ADD COLUMN jti TEXT;
     """,
-    # 4: pending requests are never overwritten: they are verified one at a time per (topic,
+    # 4: ids are never reused, and a delivery belongs to its subscription by a foreign key
+    # (security review M8, interop report D1: a reused subscription id sent one subscriber's
+    # dead-lettered SETs to another). SQLite adds AUTOINCREMENT only by rebuilding the table, and
+    # the four tables are rebuilt together: with foreign keys on (always, here: no PRAGMA
+    # foreign_keys inside the migration's transaction), renaming a parent rewrites its children's
+    # references, and dropping it would cascade into them. So every old table is renamed away
+    # first, the new ones are created and filled, and the old ones are dropped children first.
+    #
+    # An ended subscription (unsubscribed, gone, lease over) keeps its row, marked `ended_at`
+    # and without its secret, while deliveries name it: the dead ones stay listed against the
+    # callback they were for, and deleting a subscription would have rewritten every delivery row
+    # it ever had (ON DELETE SET NULL) on the store's only thread. Only the current subscription
+    # of a (topic, callback) is unique; the purge of finished deliveries removes ended rows that
+    # no delivery names any more.
+    #
+    # Deliveries stored before this may name an id that was reused since: their subscription is
+    # unknown (subscription_id NULL), a pending one is cancelled. They are those whose
+    # subscription row is gone, is on another topic, or was created after the delivery.
+    # `claim_generation` fences claims: a settlement lands only with the claim that made it.
+    """
+    ALTER TABLE delivery_attempts RENAME TO delivery_attempts_v3;
+    ALTER TABLE deliveries RENAME TO deliveries_v3;
+    ALTER TABLE events RENAME TO events_v3;
+    ALTER TABLE subscriptions RENAME TO subscriptions_v3;
+
+    CREATE TABLE subscriptions (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic         TEXT    NOT NULL,
+        callback      TEXT    NOT NULL,
+        secret        BLOB,
+        lease_seconds INTEGER NOT NULL,
+        expires_at    REAL    NOT NULL,
+        created_at    REAL    NOT NULL,
+        updated_at    REAL    NOT NULL,
+        callback_host TEXT    NOT NULL, -- for per-host caps
+        failing_since REAL,             -- first failure of the current run of failures
+        disabled_at   REAL,             -- failing for too long: no more deliveries
+        audience      TEXT,             -- the SET aud for identity topics (NULL: callback origin)
+        event_types   TEXT,             -- JSON array of event-type URIs (NULL: every event)
+        ended_at      REAL              -- unsubscribed, gone or expired: kept while named
+    );
+    CREATE TABLE events (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic        TEXT NOT NULL,
+        kind         TEXT NOT NULL DEFAULT 'content',
+        event_type   TEXT,
+        content_type TEXT NOT NULL,
+        body         BLOB NOT NULL,
+        created_at   REAL NOT NULL
+    );
+    CREATE TABLE deliveries (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id         INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        subscription_id  INTEGER REFERENCES subscriptions (id), -- NULL: unknown (see above)
+        state            TEXT    NOT NULL DEFAULT 'pending',
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  REAL    NOT NULL,
+        claimed_by       TEXT,
+        claim_expires    REAL,
+        claim_generation INTEGER NOT NULL DEFAULT 0, -- one more at every claim
+        last_status      INTEGER,
+        last_error       TEXT,
+        rejection        TEXT,           -- RFC 8935 err code of a permanent rejection
+        body             BLOB,
+        created_at       REAL    NOT NULL,
+        updated_at       REAL    NOT NULL,
+        jti              TEXT
+    );
+    CREATE TABLE delivery_attempts (
+        id          INTEGER PRIMARY KEY,
+        delivery_id INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+        attempt     INTEGER NOT NULL,
+        started_at  REAL    NOT NULL,
+        duration    REAL    NOT NULL,
+        status      INTEGER,
+        error       TEXT,
+        outcome     TEXT    NOT NULL
+    );
+
+    INSERT INTO subscriptions (id, topic, callback, secret, lease_seconds, expires_at,
+        created_at, updated_at, callback_host, failing_since, disabled_at, audience, event_types)
+    SELECT id, topic, callback, secret, lease_seconds, expires_at, created_at, updated_at,
+        callback_host, failing_since, disabled_at, audience, event_types
+    FROM subscriptions_v3;
+    INSERT INTO events (id, topic, kind, event_type, content_type, body, created_at)
+    SELECT id, topic, kind, event_type, content_type, body, created_at FROM events_v3;
+    INSERT INTO deliveries (id, event_id, subscription_id, state, attempts, next_attempt_at,
+        claimed_by, claim_expires, last_status, last_error, rejection, body, created_at,
+        updated_at, jti)
+    SELECT d.id, d.event_id, s.id,
+        CASE WHEN s.id IS NULL AND d.state = 'pending' THEN 'cancelled' ELSE d.state END,
+        d.attempts, d.next_attempt_at, d.claimed_by, d.claim_expires, d.last_status,
+        d.last_error, d.rejection, d.body, d.created_at, d.updated_at, d.jti
+    FROM deliveries_v3 d JOIN events_v3 e ON e.id = d.event_id
+    LEFT JOIN subscriptions_v3 s
+        ON s.id = d.subscription_id AND s.topic = e.topic AND s.created_at <= d.created_at;
+    INSERT INTO delivery_attempts
+    SELECT * FROM delivery_attempts_v3 WHERE delivery_id IN (SELECT id FROM deliveries);
+
+    DELETE FROM sqlite_sequence WHERE name = 'subscriptions';
+    INSERT INTO sqlite_sequence (name, seq) VALUES ('subscriptions', MAX(
+        COALESCE((SELECT MAX(id) FROM subscriptions_v3), 0),
+        COALESCE((SELECT MAX(subscription_id) FROM deliveries_v3), 0)
+    ));
+
+    DROP TABLE delivery_attempts_v3;
+    DROP TABLE deliveries_v3;
+    DROP TABLE events_v3;
+    DROP TABLE subscriptions_v3;
+
+    CREATE UNIQUE INDEX subscriptions_current
+        ON subscriptions (topic, callback) WHERE ended_at IS NULL;
+    CREATE INDEX subscriptions_by_topic
+        ON subscriptions (topic, expires_at) WHERE ended_at IS NULL;
+    CREATE INDEX subscriptions_by_expiry ON subscriptions (expires_at) WHERE ended_at IS NULL;
+    CREATE INDEX subscriptions_by_host
+        ON subscriptions (callback_host, expires_at) WHERE ended_at IS NULL;
+    CREATE INDEX subscriptions_ended ON subscriptions (ended_at) WHERE ended_at IS NOT NULL;
+    CREATE INDEX deliveries_due
+        ON deliveries (next_attempt_at, id, subscription_id, claim_expires, state)
+        WHERE state = 'pending';
+    CREATE INDEX deliveries_by_subscription ON deliveries (subscription_id, state);
+    CREATE INDEX deliveries_by_event ON deliveries (event_id);
+    CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts (delivery_id);
+    """,
+    # 5: pending requests are never overwritten: they are verified one at a time per (topic,
     # callback), in arrival order (the oldest of each pair, found with this index). A request
     # keeps the key of its callback's host (the address it resolved to) for the per-host cap,
     # and claims take the hosts round-robin. A token carries the audiences its holder may ask

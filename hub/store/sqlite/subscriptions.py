@@ -1,4 +1,11 @@
-"""The subscriptions table: one row per verified (topic, callback) pair."""
+"""The subscriptions table: one current row per verified (topic, callback) pair.
+
+A subscription that ends (unsubscribed, answered 410, lease over) is not deleted: its row is
+marked `ended_at`, loses its secret, and stays while deliveries name it, so that a delivery
+always belongs to the one subscription it was made for (ids are never reused; see migration 4).
+Every query about current subscriptions says `ended_at IS NULL`, which is also what lets SQLite
+use the partial indexes on them.
+"""
 
 from __future__ import annotations
 
@@ -46,12 +53,28 @@ def _row(row: sqlite3.Row, box: SecretBox) -> Subscription:
 
 
 def cancel_pending(conn: Connection, subscription_id: int, now: float) -> None:
-    """An ended subscription's queued deliveries are closed in the same transaction."""
+    """An ended subscription's queued deliveries are closed in the same transaction (their
+    claims too: an attempt under way can no longer record its outcome)."""
     conn.execute(
         "UPDATE deliveries SET state = ?, claimed_by = NULL, claim_expires = NULL, updated_at = ? "
         "WHERE subscription_id = ? AND state = ?",
         (DeliveryState.CANCELLED, now, subscription_id, DeliveryState.PENDING),
     )
+
+
+def _end(conn: Connection, where: str, params: tuple[object, ...], now: float) -> list[int]:
+    """End the current subscriptions matching `where`, cancel their queues; their ids."""
+    ended = [
+        row["id"]
+        for row in conn.execute(
+            "UPDATE subscriptions SET ended_at = ?, updated_at = ?, secret = NULL "
+            f"WHERE ended_at IS NULL AND {where} RETURNING id",
+            (now, now, *params),
+        ).fetchall()
+    ]
+    for subscription_id in ended:
+        cancel_pending(conn, subscription_id, now)
+    return ended
 
 
 class Subscriptions:
@@ -75,9 +98,10 @@ class Subscriptions:
         """Create or replace the (topic, callback) subscription after a verified subscribe.
 
         A re-subscription keeps the row id, so deliveries already queued for it still go out, and
-        takes the new secret (or none) and the new lease, as WebSub §5.1 asks. `token_id` is the
-        subscriber token that now owns it; `host_key` the key of the per-host cap (by default
-        the callback's host name).
+        takes the new secret (or none) and the new lease, as WebSub §5.1 asks. A subscription
+        that has ended is not revived: subscribing again makes a new one, with a new id.
+        `token_id` is the subscriber token that now owns it; `host_key` the key of the per-host
+        cap (by default the callback's host name).
         """
         values = (
             topic,
@@ -97,7 +121,8 @@ class Subscriptions:
                 "INSERT INTO subscriptions (topic, callback, secret, lease_seconds, expires_at,"
                 " created_at, updated_at, audience, event_types, callback_host, token_id) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (topic, callback) DO UPDATE SET secret = excluded.secret, "
+                "ON CONFLICT (topic, callback) WHERE ended_at IS NULL "
+                "DO UPDATE SET secret = excluded.secret, "
                 "lease_seconds = excluded.lease_seconds, expires_at = excluded.expires_at, "
                 "updated_at = excluded.updated_at, audience = excluded.audience, "
                 "failing_since = NULL, disabled_at = NULL, token_id = excluded.token_id, "
@@ -110,35 +135,21 @@ class Subscriptions:
 
     async def remove(self, *, topic: str, callback: str, now: float) -> bool:
         """End a subscription (verified unsubscribe); its queued deliveries are cancelled."""
-
-        def delete(conn: Connection) -> bool:
-            row = conn.execute(
-                "DELETE FROM subscriptions WHERE topic = ? AND callback = ? RETURNING id",
-                (topic, callback),
-            ).fetchone()
-            if row is None:
-                return False
-            cancel_pending(conn, row["id"], now)
-            return True
-
-        return await self._db.run(delete)
+        return bool(
+            await self._db.run(
+                lambda conn: _end(conn, "topic = ? AND callback = ?", (topic, callback), now)
+            )
+        )
 
     async def remove_by_id(self, subscription_id: int, *, now: float) -> bool:
-        def delete(conn: Connection) -> bool:
-            row = conn.execute(
-                "DELETE FROM subscriptions WHERE id = ? RETURNING id", (subscription_id,)
-            ).fetchone()
-            if row is None:
-                return False
-            cancel_pending(conn, subscription_id, now)
-            return True
-
-        return await self._db.run(delete)
+        """End a subscription by id (its callback answered 410 Gone)."""
+        return bool(await self._db.run(lambda conn: _end(conn, "id = ?", (subscription_id,), now)))
 
     async def get(self, *, topic: str, callback: str) -> Subscription | None:
         row = await self._db.read(
             lambda conn: conn.execute(
-                f"SELECT {_COLUMNS} FROM subscriptions WHERE topic = ? AND callback = ?",
+                f"SELECT {_COLUMNS} FROM subscriptions"
+                " WHERE topic = ? AND callback = ? AND ended_at IS NULL",
                 (topic, callback),
             ).fetchone()
         )
@@ -148,7 +159,7 @@ class Subscriptions:
         rows = await self._db.read(
             lambda conn: conn.execute(
                 f"SELECT {_COLUMNS} FROM subscriptions WHERE topic = ? AND expires_at > ? "
-                "AND disabled_at IS NULL ORDER BY id",
+                "AND disabled_at IS NULL AND ended_at IS NULL ORDER BY id",
                 (topic, now),
             ).fetchall()
         )
@@ -157,7 +168,8 @@ class Subscriptions:
     async def count_active(self, *, now: float) -> int:
         (count,) = await self._db.read(
             lambda conn: conn.execute(
-                "SELECT COUNT(*) FROM subscriptions WHERE expires_at > ?", (now,)
+                "SELECT COUNT(*) FROM subscriptions WHERE expires_at > ? AND ended_at IS NULL",
+                (now,),
             ).fetchone()
         )
         return int(count)
@@ -169,7 +181,8 @@ class Subscriptions:
         column, value = ("topic", topic) if topic is not None else ("callback_host", host)
         (count,) = await self._db.read(
             lambda conn: conn.execute(
-                f"SELECT COUNT(*) FROM subscriptions WHERE {column} = ? AND expires_at > ?",
+                f"SELECT COUNT(*) FROM subscriptions WHERE {column} = ? AND expires_at > ?"
+                " AND ended_at IS NULL",
                 (value, now),
             ).fetchone()
         )
@@ -184,7 +197,7 @@ class Subscriptions:
         def disable(conn: Connection) -> list[sqlite3.Row]:
             rows = conn.execute(
                 "UPDATE subscriptions SET disabled_at = ? WHERE failing_since < ?"
-                f" AND disabled_at IS NULL RETURNING {_COLUMNS}",
+                f" AND disabled_at IS NULL AND ended_at IS NULL RETURNING {_COLUMNS}",
                 (now, failing_before),
             ).fetchall()
             for row in rows:
@@ -194,14 +207,6 @@ class Subscriptions:
         return [_row(row, self._box) for row in await self._db.run(disable)]
 
     async def purge_expired(self, *, now: float) -> int:
-        """Delete subscriptions whose lease ended (WebSub §5.3.1: leases are enforced)."""
-
-        def purge(conn: Connection) -> int:
-            ended = conn.execute(
-                "DELETE FROM subscriptions WHERE expires_at <= ? RETURNING id", (now,)
-            ).fetchall()
-            for row in ended:
-                cancel_pending(conn, row["id"], now)
-            return len(ended)
-
-        return await self._db.run(purge)
+        """End subscriptions whose lease is over (WebSub §5.3.1: leases are enforced). Their
+        rows go with the last delivery that names them (`Deliveries.purge_finished`)."""
+        return len(await self._db.run(lambda conn: _end(conn, "expires_at <= ?", (now,), now)))
