@@ -28,8 +28,8 @@ export SETHUB_SECRET_KEY POSTGRES_PASSWORD
 compose=(podman-compose -p "$project" -f docker/compose.yaml --profile example)
 
 step() { printf '\n== %s\n' "$*"; }
-fail() { printf 'FAILED: %s\n' "$*" >&2; "${compose[@]}" logs >&2 || true; exit 1; }
-container() { podman ps -q --filter "label=com.docker.compose.project=$project" \
+fail() { printf 'FAILED: %s\n' "$*" >&2; "${compose[@]}" logs --tail=30 >&2 || true; exit 1; }
+container() { podman ps -a -q --filter "label=com.docker.compose.project=$project" \
     --filter "label=com.docker.compose.service=$1"; }
 hub_post() {  # PORT PATH TOKEN BODY: POST JSON to a node on loopback, print the answer
     curl --silent --show-error --noproxy '*' --max-time 10 -X POST "http://127.0.0.1:$1$2" \
@@ -43,11 +43,16 @@ wait_for() {  # SECONDS DESCRIPTION COMMAND...: retry COMMAND each second until 
         sleep 1
     done
 }
+teardown() {  # podman-compose's down -v keeps the containers' anonymous volumes: rm -v does not
+    podman ps -a -q --filter "label=com.docker.compose.project=$project" |
+        xargs --no-run-if-empty podman rm --force --volumes >/dev/null 2>&1 || true
+    "${compose[@]}" down -v >/dev/null 2>&1 || true
+}
 cleanup() {
     if [[ ${KEEP:-0} == 1 ]]; then
         echo "KEEP=1: left running; stop with: ${compose[*]} down -v"
     else
-        "${compose[@]}" down -v >/dev/null 2>&1 || true
+        teardown
     fi
 }
 
@@ -69,8 +74,8 @@ if out=$(timeout 60 podman run --rm "$SETHUB_IMAGE" 2>&1); then
 fi
 grep -q -- '--public-url' <<<"$out" || fail "no hint at --public-url: $out"
 
+teardown
 trap cleanup EXIT
-"${compose[@]}" down -v >/dev/null 2>&1 || true
 
 # Started in order, each once the one before is ready: podman before 4.6 cannot wait for
 # depends_on's service_healthy, and no systemd timer runs healthchecks in a bare container host.
