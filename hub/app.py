@@ -85,7 +85,11 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
 async def _store(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = await open_store(
-        settings.db, secret_key=settings.secret_key_bytes, max_bytes=settings.db_max_bytes
+        settings.db,
+        secret_key=settings.secret_key_bytes,
+        max_bytes=settings.db_max_bytes,
+        busy_timeout=settings.db_busy_timeout,
+        clock=app[CLOCK],
     )
     # The SQLite store has one user, this process: claims of a killed predecessor go at once.
     await store.release_claims()

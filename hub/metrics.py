@@ -60,6 +60,11 @@ class Metrics:
         self.subscriptions = Gauge(
             "sethub_subscriptions_active", "Active subscriptions", registry=self.registry
         )
+        self.store_available = Gauge(
+            "sethub_store_available",
+            "1 while the database takes writes, 0 while they fail (see /healthz for why)",
+            registry=self.registry,
+        )
         self.delivery_latency = Histogram(
             "sethub_delivery_latency_seconds",
             "Time from an event's acceptance to its successful delivery",

@@ -20,13 +20,14 @@ from aiohttp import web
 
 from ..app import create_app
 from ..config import ConfigError, Settings
-from .listen import bind, is_wildcard
+from .listener import bind, is_wildcard, serve_on
 from .options import add_config_flag, add_setting_flags, command_settings
 
 __all__ = ["register", "settings_from_args"]
 
 log = logging.getLogger("sethub")
-SITE_SHUTDOWN_SECONDS = 5.0
+# Seconds aiohttp gives open connections to finish their requests at a stop.
+HTTP_SHUTDOWN_TIMEOUT = 5.0
 KEY_FLAG_WARNING = (
     "sethub: warning: --secret-key on the command line can be read by every local user"
     " (ps, /proc/PID/cmdline); give it with SETHUB_SECRET_KEY or --secret-key-file instead"
@@ -101,20 +102,25 @@ def tune_garbage_collection() -> None:
 
 async def serve(settings: Settings, listeners: list[socket.socket]) -> None:
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=settings.keepalive_timeout,
+        shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT,
+    )
+    servers: list[asyncio.Server] = []
     try:
         await runner.setup()  # opens the store, then the keys: a failure closes what opened
-        sites = [
-            web.SockSite(runner, sock, shutdown_timeout=SITE_SHUTDOWN_SECONDS) for sock in listeners
-        ]
-        for site in sites:
-            await site.start()
+        servers = await serve_on(
+            runner, listeners, header_read_timeout=settings.header_read_timeout
+        )
         tune_garbage_collection()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        where = ", ".join(site.name for site in sites)
+        where = ", ".join(_address(sock) for sock in listeners)
         print(
             f"sethub listening on {where}, hub URL {settings.hub_url}, db {settings.db}",
             flush=True,
@@ -122,4 +128,11 @@ async def serve(settings: Settings, listeners: list[socket.socket]) -> None:
         await stop.wait()
         log.info("stopping: finishing in-flight deliveries (up to %ss)", settings.shutdown_timeout)
     finally:
+        for server in servers:
+            server.close()  # no new connections; the runner then ends the open ones
         await runner.cleanup()
+
+
+def _address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

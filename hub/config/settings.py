@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         ge=0,
         description="largest the database may grow; publishes then get 503 (0: off)",
     )
+    db_busy_timeout: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long a write waits for another process's lock on the database, seconds",
+    )
     public_url: str | None = Field(
         default=None,
         description="URL the hub is reached at, for Link headers and topic URLs (default http://HOST:PORT)",
@@ -168,6 +173,18 @@ class Settings(BaseSettings):
         default=1024 * 1024,
         gt=0,
         description="largest request body accepted, bytes",
+    )
+    header_read_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="how long a new connection may take to send its first request's headers,"
+        " seconds",
+    )
+    keepalive_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="how long a connection may wait for its next request (idle, or with half"
+        " its headers sent), seconds",
     )
     max_concurrent_deliveries: int = Field(
         default=64,

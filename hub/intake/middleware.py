@@ -1,21 +1,23 @@
 """The one place errors become HTTP responses, and the request counter.
 
 `HubError`s render as text/plain for the WebSub surface and as a JSON object
-`{"error": ..., "message": ...}` for the JSON APIs. Anything else that escapes a handler is logged
-and answered with a bare 500, never a traceback.
+`{"error": ..., "message": ...}` for the JSON APIs. A store that cannot work now is a 503 with
+Retry-After, logged in one line with its cause. A client that goes away mid-request is one line
+too. Anything else that escapes a handler is logged and answered with a bare 500, never a
+traceback.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from ..appkeys import METRICS
 from ..errors import BadRequest, HubError, PayloadTooLarge, StoreUnavailable
+from ..store import StoreUnavailableError
 from ..websub import ProtocolError
 
 __all__ = ["JSON_API_PREFIXES", "count_requests", "error_middleware", "render_error"]
@@ -65,13 +67,29 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status >= 400 and _wants_json(request):
             return render_error(request, _plain_http_error(exc))
         raise
-    except sqlite3.OperationalError as exc:
+    except StoreUnavailableError as exc:
         # "database is locked", "database or disk is full": nothing was accepted, ask to retry.
         log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
         return render_error(request, StoreUnavailable("storage is unavailable, retry later"))
+    except ConnectionResetError:
+        if not _client_gone(request):
+            return _internal_error(request)
+        # Nobody reads an answer: one line, not a traceback per dropped connection.
+        log.info("client went away during %s %s", request.method, request.path)
+        return render_error(request, BadRequest("the client closed the connection"))
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return render_error(request, HubError("internal error"))
+        return _internal_error(request)
+
+
+def _internal_error(request: web.Request) -> web.Response:
+    """Called in an `except` block: the log gets the traceback, the client none of it."""
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return render_error(request, HubError("internal error"))
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _plain_http_error(exc: web.HTTPException) -> HubError:

@@ -7,10 +7,13 @@ the same shapes carry over to several nodes sharing PostgreSQL.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..sealing import SealingError, SecretBox
+from .errors import StoreError, StoreHealth, StoreOpenError, StoreUnavailableError
 from .records import (
     Claimed,
     DeliveryState,
@@ -26,7 +29,7 @@ from .records import (
     Token,
     Topic,
 )
-from .sqlite.database import Database, StoreOpenError
+from .sqlite.database import DEFAULT_BUSY_TIMEOUT, Database
 from .sqlite.deliveries import Attempt, Deliveries, Settlement
 from .sqlite.events import PublishRequest
 from .sqlite.intents import Intents
@@ -51,7 +54,10 @@ __all__ = [
     "SealingError",
     "Settlement",
     "Store",
+    "StoreError",
+    "StoreHealth",
     "StoreOpenError",
+    "StoreUnavailableError",
     "Subscription",
     "Token",
     "Topic",
@@ -69,6 +75,11 @@ class Store:
     topics: Topics
     tokens: Tokens
 
+    @property
+    def health(self) -> StoreHealth:
+        """Whether writes succeed, from the store's own writes: no query, answered at once."""
+        return self.db.health
+
     async def release_claims(self) -> None:
         """Release every claim: valid only when this process is the database's one user."""
         await self.intents.release_claims()
@@ -78,9 +89,16 @@ class Store:
         await self.db.close()
 
 
-async def open_store(path: Path, *, secret_key: bytes | None = None, max_bytes: int = 0) -> Store:
+async def open_store(
+    path: Path,
+    *,
+    secret_key: bytes | None = None,
+    max_bytes: int = 0,
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    clock: Callable[[], float] = time.time,
+) -> Store:
     """Open (creating and migrating) the database; `secret_key` seals hub.secrets at rest."""
-    db = await Database.open(path, max_bytes=max_bytes)
+    db = await Database.open(path, max_bytes=max_bytes, busy_timeout=busy_timeout, clock=clock)
     box = SecretBox(secret_key)
     store = Store(
         db=db,

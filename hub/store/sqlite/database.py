@@ -11,64 +11,122 @@ The database holds hub.secrets, token digests and every identity event, so its f
 owner's alone (0600) whatever the umask: the hub creates the file itself before SQLite opens it,
 and SQLite gives the -wal and -shm files it creates the mode of the database file. A missing
 directory is an error, not created: a typo in the path must not start an empty hub.
+
+SQLite errors that mean the database cannot work now (locked, full, I/O) leave as
+`StoreUnavailableError`; the latest such write failure is kept as the store's `health`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from ..errors import StoreHealth, StoreOpenError, StoreUnavailableError
 from .schema import MIGRATIONS
 
-__all__ = ["Connection", "Database", "StoreOpenError"]
+__all__ = ["DEFAULT_BUSY_TIMEOUT", "Connection", "Database", "StoreOpenError"]
 
-BUSY_TIMEOUT_MS = 5000
+log = logging.getLogger("sethub.store")
+
+# Seconds a write waits for another connection's lock (an operator's CLI, a backup) to go.
+DEFAULT_BUSY_TIMEOUT = 5.0
+# Seconds a write failure is reported when no later write has shown the store works again: a
+# hub that a load balancer took out of rotation for it gets traffic back to try, and a write
+# that still fails reports it anew.
+FAILURE_REPORTED_FOR = 60.0
 PRIVATE_FILE_MODE = 0o600
 # Files SQLite keeps beside the database; they hold the same data.
 SIDE_FILE_SUFFIXES = ("-wal", "-shm", "-journal")
+
 T = TypeVar("T")
 Connection = sqlite3.Connection
+Clock = Callable[[], float]
 
-
-class StoreOpenError(RuntimeError):
-    """The database file cannot be opened or migrated; the message says why."""
+# Primary result codes that mean "the database cannot do this now", with sqlite3_errstr()'s words
+# for them (fixed words: an error message may say more than a health probe should). Any other
+# code (SQLITE_ERROR for a bad statement, SQLITE_CONSTRAINT for a broken rule) is a bug and stays
+# a sqlite3 error.
+UNAVAILABLE: dict[int, str] = {
+    sqlite3.SQLITE_BUSY: "database is locked",
+    sqlite3.SQLITE_LOCKED: "database table is locked",
+    sqlite3.SQLITE_NOMEM: "out of memory",
+    sqlite3.SQLITE_READONLY: "attempt to write a readonly database",
+    sqlite3.SQLITE_IOERR: "disk I/O error",
+    sqlite3.SQLITE_CORRUPT: "database disk image is malformed",
+    sqlite3.SQLITE_FULL: "database or disk is full",
+    sqlite3.SQLITE_CANTOPEN: "unable to open database file",
+    sqlite3.SQLITE_PROTOCOL: "locking protocol",
+    sqlite3.SQLITE_NOTADB: "file is not a database",
+}
 
 
 class Database:
-    def __init__(self, connection: sqlite3.Connection, executor: ThreadPoolExecutor, path: Path):
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        executor: ThreadPoolExecutor,
+        path: Path,
+        *,
+        clock: Clock = time.time,
+    ):
         self._connection = connection
         self._executor = executor
+        self._clock = clock
+        self._health = StoreHealth()  # replaced whole, on the store's thread
         self.path = path
 
     @classmethod
-    async def open(cls, path: Path, *, max_bytes: int = 0) -> Database:
+    async def open(
+        cls,
+        path: Path,
+        *,
+        max_bytes: int = 0,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        clock: Clock = time.time,
+    ) -> Database:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sethub-store")
         loop = asyncio.get_running_loop()
         try:
-            connection = await loop.run_in_executor(executor, _connect, path, max_bytes)
+            connection = await loop.run_in_executor(
+                executor, _connect, path, max_bytes, busy_timeout
+            )
         except StoreOpenError:
             executor.shutdown(wait=False)
             raise
         except (OSError, sqlite3.Error) as exc:
             executor.shutdown(wait=False)
             raise StoreOpenError(f"cannot open database {path}: {exc}") from exc
-        database = cls(connection, executor, path)
+        database = cls(connection, executor, path, clock=clock)
         try:
             await database.run(lambda conn: _migrate(conn, path))
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreUnavailableError) as exc:
             await database.close()
             raise StoreOpenError(f"cannot use database {path}: {exc}") from exc
         except StoreOpenError:
             await database.close()
             raise
         return database
+
+    @property
+    def health(self) -> StoreHealth:
+        """Why the latest write failed, until a later write changes data (a poll that changes
+        nothing, or a claim's lease rewritten in place, shows nothing: a full database still
+        allows those) or, with no such write, for FAILURE_REPORTED_FOR seconds."""
+        health = self._health
+        if health.failed_at is not None and self._clock() - health.failed_at >= (
+            FAILURE_REPORTED_FOR
+        ):
+            return StoreHealth()
+        return health
 
     async def run(self, work: Callable[[Connection], T], *, durable: bool = True) -> T:
         """`work` as one write transaction (BEGIN IMMEDIATE ... COMMIT; rolled back if it
@@ -79,17 +137,32 @@ class Database:
         but not a power cut, until the next durable commit syncs it along. Only for writes whose
         loss is harmless, like the lease of a claim (the work is claimed again).
         """
-        return await self._call(_in_transaction if durable else _in_lazy_transaction, work)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._write, work, durable)
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         """`work` on one consistent snapshot, writing nothing."""
-        return await self._call(_in_snapshot, work)
-
-    async def _call(
-        self, wrapper: Callable[[Connection, Callable[[Connection], T]], T], work: Callable[..., T]
-    ) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, wrapper, self._connection, work)
+        return await loop.run_in_executor(
+            self._executor, _translated, _in_snapshot, self._connection, work
+        )
+
+    def _write(self, work: Callable[[Connection], T], durable: bool) -> T:
+        """On the store's thread: the transaction, and what it shows of the store's health."""
+        conn = self._connection
+        changes = conn.total_changes
+        transaction = _in_transaction if durable else _in_lazy_transaction
+        try:
+            result = _translated(transaction, conn, work)
+        except StoreUnavailableError as exc:
+            if self.health.ok:  # once per run of failures, not once per failed write
+                log.warning("database writes fail: %s", exc)
+            self._health = StoreHealth(failure=str(exc), failed_at=self._clock())
+            raise
+        if durable and conn.total_changes != changes and self._health.failure is not None:
+            log.info("database writes succeed again")
+            self._health = StoreHealth()
+        return result
 
     async def checkpoint(self) -> None:
         """Copy the WAL into the database file and empty it: bytes that the last transactions
@@ -131,12 +204,12 @@ def _create_private(path: Path) -> None:
                 file.chmod(mode & 0o700)
 
 
-def _connect(path: Path, max_bytes: int) -> sqlite3.Connection:
+def _connect(path: Path, max_bytes: int, busy_timeout: float) -> sqlite3.Connection:
     _create_private(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout = {max(0, round(busy_timeout * 1000))}")
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a committed publish survives power loss, not only a process crash.
         conn.execute("PRAGMA synchronous = FULL")
@@ -155,15 +228,44 @@ def _truncate_wal(conn: Connection) -> None:
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+Wrapper = Callable[[Connection, Callable[[Connection], T]], T]
+
+
+def _translated(wrapper: Wrapper[T], conn: Connection, work: Callable[[Connection], T]) -> T:
+    """Run `wrapper(conn, work)`; a database that cannot work now leaves as the store's error."""
+    try:
+        return wrapper(conn, work)
+    except sqlite3.Error as exc:
+        reason = UNAVAILABLE.get(getattr(exc, "sqlite_errorcode", -1) & 0xFF)
+        if reason is None:
+            raise
+        raise StoreUnavailableError(reason) from exc
+
+
 def _in_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = work(conn)
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _roll_back(conn)
         raise
-    conn.execute("COMMIT")
     return result
+
+
+def _roll_back(conn: Connection) -> None:
+    """End what is left of a failed transaction without hiding why it failed.
+
+    A failed COMMIT (a deferred foreign key, SQLITE_BUSY) leaves the transaction open, and every
+    later BEGIN would fail while it is. After SQLITE_FULL or SQLITE_IOERR SQLite may have rolled
+    back already, and a ROLLBACK would raise "no transaction is active" in place of the cause.
+    """
+    if not conn.in_transaction:
+        return
+    try:
+        conn.rollback()
+    except sqlite3.Error as exc:  # the caller's error is the one to raise
+        log.error("cannot roll back a failed transaction: %s", exc)
 
 
 def _in_lazy_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
@@ -179,7 +281,7 @@ def _in_snapshot(conn: Connection, work: Callable[[Connection], T]) -> T:
     try:
         return work(conn)
     finally:
-        conn.execute("ROLLBACK")
+        _roll_back(conn)
 
 
 def _migrate(conn: Connection, path: Path) -> None:
@@ -193,4 +295,17 @@ def _migrate(conn: Connection, path: Path) -> None:
 
 
 def _statements(script: str) -> list[str]:
-    return [part.strip() for part in script.split(";") if part.strip()]
+    """The statements of a migration script, in order. A `;` ends a statement only where SQLite
+    agrees one is complete, so a trigger's body or a string or comment holding `;` stays whole."""
+    statements: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\r\n;"):
+                statements.append(pending.strip())
+            pending = ""
+    rest = pending[:-1].strip()  # the last piece got a `;` it did not have
+    if rest:
+        statements.append(rest)
+    return statements

@@ -271,4 +271,30 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE intents ADD COLUMN token_id INTEGER;
     ALTER TABLE subscriptions ADD COLUMN token_id INTEGER;
     """,
+    # 6: deliveries counted per state as they change, so /metrics reads four rows instead of
+    # counting every delivery (a GROUP BY over 2M rows held the store's only thread for 0.7-1 s).
+    # Triggers keep the counts in the transaction that makes the change, whoever makes it: the
+    # hub, `sethub deliveries retry`, an operator with sqlite3, a cascade from a deleted event.
+    # They cost the store's thread about 1 us more per delivery stored, and 5 us more per change
+    # of state, about what updating the row cost before (measured on a 2-core VM).
+    """
+    CREATE TABLE delivery_counts (
+        state TEXT    PRIMARY KEY,
+        n     INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO delivery_counts (state, n) SELECT state, COUNT(*) FROM deliveries GROUP BY state;
+    CREATE TRIGGER delivery_counts_insert AFTER INSERT ON deliveries BEGIN
+        INSERT INTO delivery_counts (state, n) VALUES (NEW.state, 1)
+            ON CONFLICT (state) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER delivery_counts_delete AFTER DELETE ON deliveries BEGIN
+        UPDATE delivery_counts SET n = n - 1 WHERE state = OLD.state;
+    END;
+    CREATE TRIGGER delivery_counts_update AFTER UPDATE OF state ON deliveries
+    WHEN OLD.state IS NOT NEW.state BEGIN
+        UPDATE delivery_counts SET n = n - 1 WHERE state = OLD.state;
+        INSERT INTO delivery_counts (state, n) VALUES (NEW.state, 1)
+            ON CONFLICT (state) DO UPDATE SET n = n + 1;
+    END;
+    """,
 )
