@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -16,8 +17,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-
-from hub.store import Store
 
 HERE = Path(__file__).resolve().parent
 
@@ -153,13 +152,19 @@ async def stats(ports: list[int]) -> list[dict[str, float]]:
         return found
 
 
-async def insert_subscriptions(store: Store, topic: str, callbacks: list[str]) -> None:
-    """Active subscriptions written straight into a hub's database: verifying thousands of
-    callbacks one by one would measure the subscribers, not the hub."""
+async def insert_subscriptions(db: Path, topic: str, callbacks: list[str]) -> None:
+    """Active subscriptions written straight into a hub's SQLite file (opened here, beside the
+    hub's own connection): verifying thousands of callbacks one by one would measure the
+    subscribers, not the hub."""
     now = time.time()
-    await store.db.run(lambda conn: conn.executemany(
-        "INSERT OR IGNORE INTO subscriptions (topic, callback, secret, lease_seconds, expires_at,"
-        " created_at, updated_at, callback_host) VALUES (?, ?, NULL, 864000, ?, ?, ?,"
-        " '127.0.0.1')",
-        [(topic, callback, now + 864000, now, now) for callback in callbacks],
-    ))
+
+    def insert() -> None:
+        with contextlib.closing(sqlite3.connect(db, timeout=30)) as conn, conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO subscriptions (topic, callback, secret, lease_seconds,"
+                " expires_at, created_at, updated_at, callback_host)"
+                " VALUES (?, ?, NULL, 864000, ?, ?, ?, '127.0.0.1')",
+                [(topic, callback, now + 864000, now, now) for callback in callbacks],
+            )
+
+    await asyncio.to_thread(insert)

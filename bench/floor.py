@@ -111,7 +111,7 @@ async def store_cost(db: Path, events: int) -> dict[str, float]:
     spent = {"publish": 0.0, "claim": 0.0, "start": 0.0, "settle": 0.0}
     try:
         callbacks = [f"http://127.0.0.1:{9000 + n}/cb" for n in range(SUBSCRIBERS)]
-        await insert_subscriptions(store, TOPIC, callbacks)
+        await insert_subscriptions(db, TOPIC, callbacks)
         body = json.dumps({"type": "urn:bench", "payload": {}, "txn": "x",
                            "sub_id": {"format": "opaque", "id": "x"}}).encode()
         event = NewEvent(topic=TOPIC, content_type="application/secevent+jwt", body=body,

@@ -20,7 +20,6 @@ from pathlib import Path
 import aiohttp
 
 from _harness import insert_subscriptions, running_hub_process, stats, subscribers
-from hub.store import open_store
 
 EVENT = {"type": "login-failed", "subject": {"format": "email", "email": "jane@example.com"}}
 TOPIC_PATH = "/topics/login"
@@ -28,12 +27,8 @@ SIZES = (1, 10, 100, 1_000, 10_000, 100_000)
 
 
 async def seed(db: Path, base: str, ports: list[int], count: int) -> None:
-    store = await open_store(db)
-    try:
-        callbacks = [f"http://127.0.0.1:{ports[n % len(ports)]}/cb?n={n}" for n in range(count)]
-        await insert_subscriptions(store, base + TOPIC_PATH, callbacks)
-    finally:
-        await store.close()
+    callbacks = [f"http://127.0.0.1:{ports[n % len(ports)]}/cb?n={n}" for n in range(count)]
+    await insert_subscriptions(db, base + TOPIC_PATH, callbacks)
 
 
 def rss_mb(pid: int) -> float:

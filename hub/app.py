@@ -2,6 +2,8 @@
 
     POST /hub ─► websub ─► subscribing ─► store.intents ─► IntentVerifier ─► callback GET
                        └─► publishing ─► store.deliveries ─► Dispatcher ─► callback POST
+    POST /events ─► identity events ─┘       (the same store path, in group commits)
+    POST /ingest/{source} ─► vendor bridge ─► identity events
     /topics/{name} discovery and content, /healthz, /metrics
 
 Each resource is opened in its own cleanup context (acquire, yield, release), in order: store,
@@ -29,6 +31,7 @@ from .appkeys import (
     CLOCK,
     DISPATCHER,
     IDENTITY,
+    INGESTION,
     METRICS,
     PUBLISHING,
     SETTINGS,
@@ -40,17 +43,19 @@ from .appkeys import (
 from .config import Settings
 from .delivery.dispatcher import Dispatcher
 from .delivery.intent_verifier import IntentVerifier
+from .intake.bridges.ingestion import Ingestion
+from .intake.client_errors import quiet_client_errors
 from .intake.identity_events import IdentityPublishing
 from .intake.middleware import count_requests, error_middleware
 from .intake.publishing import Publishing
-from .intake.routes import events, hub_endpoint, jwks, ops, topics
+from .intake.routes import events, hub_endpoint, ingest, jwks, ops, topics
 from .intake.subscribing import Subscribing
 from .intake.topic_policy import TopicPolicy
 from .metrics import Metrics
 from .outbound import DestinationPolicy, OutboundClient
 from .outbound.loggable import loggable_url
 from .signing.signer import SetSigner
-from .store import open_store, seal_plaintext_secrets
+from .store import WorkKind, open_store, seal_plaintext_secrets
 
 __all__ = ["create_app"]
 
@@ -62,6 +67,7 @@ def node_id() -> str:
 
 
 def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> web.Application:
+    quiet_client_errors()
     app = web.Application(
         client_max_size=settings.max_request_bytes,
         middlewares=[count_requests, error_middleware],
@@ -72,8 +78,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.add_routes(hub_endpoint.routes)
     app.add_routes(topics.routes)
     app.add_routes(ops.routes)
-    app[CATALOG] = Catalog(namespace=settings.event_namespace or DEFAULT_NAMESPACE)
+    app[CATALOG] = Catalog(
+        namespace=settings.event_namespace or DEFAULT_NAMESPACE,
+        agreed_credential_types=tuple(settings.agreed_credential_type),
+    )
     app.add_routes(events.routes)
+    app.add_routes(ingest.routes)
     app.add_routes(jwks.routes)
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_signer)
@@ -91,7 +101,8 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
         busy_timeout=settings.db_busy_timeout,
         clock=app[CLOCK],
     )
-    # The SQLite store has one user, this process: claims of a killed predecessor go at once.
+    # A SQLite store has one user, this process: claims of a killed predecessor go at once. A
+    # PostgreSQL store is shared by the hub's nodes and releases nothing (see Store.release_claims).
     await store.release_claims()
     if settings.secret_key_bytes is not None:
         sealed = await seal_plaintext_secrets(store, settings.secret_key_bytes)
@@ -158,6 +169,18 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             metrics,
             clock=clock,
             wake_dispatcher=dispatcher.work_stored,
+        )
+        # Work stored through this store (and, on a shared store, by the other nodes once it
+        # hears of theirs) wakes its worker; intake also wakes them for work it stored itself.
+        def work_stored(kind: WorkKind) -> None:
+            if kind is WorkKind.DELIVERIES:
+                dispatcher.work_stored()
+            else:
+                verifier.wake()
+
+        store.on_work_stored(work_stored)
+        app[INGESTION] = Ingestion(
+            store, catalog, app[IDENTITY], metrics, admit=app[PUBLISHING].admit
         )
         verifier.start()
         dispatcher.start()

@@ -11,6 +11,7 @@ from set_tokens import Catalog
 from .config import Settings
 from .delivery.dispatcher import Dispatcher
 from .delivery.intent_verifier import IntentVerifier
+from .intake.bridges.ingestion import Ingestion
 from .intake.identity_events import IdentityPublishing
 from .intake.publishing import Publishing
 from .intake.subscribing import Subscribing
@@ -23,6 +24,7 @@ __all__ = [
     "CLOCK",
     "DISPATCHER",
     "IDENTITY",
+    "INGESTION",
     "METRICS",
     "PUBLISHING",
     "SETTINGS",
@@ -41,5 +43,6 @@ PUBLISHING = web.AppKey("publishing", Publishing)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 VERIFIER = web.AppKey("verifier", IntentVerifier)
 IDENTITY = web.AppKey("identity", IdentityPublishing)
+INGESTION = web.AppKey("ingestion", Ingestion)
 SIGNER = web.AppKey("signer", SetSigner)
 CATALOG = web.AppKey("catalog", Catalog)

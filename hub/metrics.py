@@ -48,6 +48,18 @@ class Metrics:
         self.events = Counter(
             "sethub_events_published", "Events accepted for distribution", registry=self.registry
         )
+        self.ingested = Counter(
+            "sethub_ingest_events",
+            "Catalog events made from vendor webhooks at /ingest, by vendor",
+            ["vendor"],
+            registry=self.registry,
+        )
+        self.unmapped = Counter(
+            "sethub_ingest_unmapped",
+            "Vendor webhook events acknowledged without a catalog mapping, by vendor and name",
+            ["vendor", "event"],
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "sethub_deliveries",
             "Deliveries in the store, by state",

@@ -16,10 +16,12 @@ from typing import Literal
 from urllib.parse import urlencode, urlsplit
 
 from multidict import MultiDictProxy
+from yarl import URL
 
 __all__ = [
     "AUDIENCE_PARAMETER",
     "EVENTS_PARAMETER",
+    "MAX_LEASE_DIGITS",
     "MAX_SECRET_BYTES",
     "MAX_URL_LENGTH",
     "InvalidCallback",
@@ -43,10 +45,16 @@ __all__ = [
 
 MAX_SECRET_BYTES = 200  # §5.1: hub.secret MUST be less than 200 bytes
 MAX_URL_LENGTH = 2048
+# A lease longer than any hub grants is clamped anyway (`grant_lease`); ten digits (over 300
+# years) keep absurd numbers, 2^63 and 5,000-digit strings, out of `int()` and the database.
+MAX_LEASE_DIGITS = 10
 AUDIENCE_PARAMETER = "sethub.audience"
 EVENTS_PARAMETER = "sethub.events"
 _UNRESERVED_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+# Code points that are not characters: a `charset=utf-7` form (`+2AA-`) decodes to them, and
+# neither SQLite nor a UTF-8 log line can take them.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 Mode = Literal["subscribe", "unsubscribe"]
 
@@ -109,11 +117,15 @@ class PublishRequest:
 
 
 def _decode_unreserved(url: str) -> str:
-    """§5.1.1: percent-encoded unreserved characters are decoded, so equal URLs compare equal."""
+    """§5.1.1: percent-encoded unreserved characters are decoded, so equal URLs compare equal.
+
+    Escapes of other characters stay exactly as sent: the verification GET echoes hub.topic, and
+    subscribers that compare it byte for byte (Flask-WebSub, django-push) refuse a rewritten one.
+    """
 
     def replace(match: re.Match[str]) -> str:
         char = chr(int(match.group(1), 16))
-        return char if char in _UNRESERVED else match.group(0).upper()
+        return char if char in _UNRESERVED else match.group(0)
 
     return _UNRESERVED_ESCAPE.sub(replace, url)
 
@@ -126,10 +138,15 @@ def normalize_url(value: str, *, parameter: str) -> str:
         raise error(f"{parameter} is longer than {MAX_URL_LENGTH} characters")
     if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
         raise error(f"{parameter} contains whitespace or control characters")
+    if _SURROGATE.search(url):
+        raise error(f"{parameter} is not valid Unicode text")
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
+        # The outbound side parses with yarl, which refuses what urlsplit lets through (a
+        # backslash in the host, `http://a\@b/`): both must accept the URL, or neither acts on it.
+        URL(url)
+    except ValueError as exc:  # UnicodeError (IDNA) is a ValueError too
         raise error(f"{parameter} is not a valid URL") from exc
     if parts.scheme.lower() not in ("http", "https"):
         raise error(f"{parameter} must be an http or https URL")
@@ -157,14 +174,26 @@ def _lease(value: str | None) -> int | None:
         return None
     if not value.isascii() or not value.isdigit():
         raise InvalidLease("hub.lease_seconds must be a positive integer")
+    if len(value) > MAX_LEASE_DIGITS:
+        raise InvalidLease(f"hub.lease_seconds must have at most {MAX_LEASE_DIGITS} digits")
     seconds = int(value)
     if seconds <= 0:
         raise InvalidLease("hub.lease_seconds must be a positive integer")
     return seconds
 
 
+def _check_text(form: MultiDictProxy[str]) -> None:
+    """Every name and value is text: nothing undecodable goes on to storage or the logs."""
+    for name, value in form.items():
+        if _SURROGATE.search(name):
+            raise InvalidParameter("a parameter name is not valid Unicode text")
+        if _SURROGATE.search(value):
+            raise InvalidParameter(f"{name} is not valid Unicode text")
+
+
 def parse_hub_request(form: MultiDictProxy[str]) -> SubscriptionRequest | PublishRequest:
     """Validate a form POST to the hub URL. Unknown parameters are ignored (§5.1)."""
+    _check_text(form)
     mode = _single(form, "hub.mode", required=True)
     if mode == "publish":
         urls = [*form.getall("hub.url", []), *form.getall("hub.topic", [])]

@@ -4,6 +4,11 @@ Look an event type up by its URI, its short name (`login-failed`) or a vendor's 
 (`USER_LOGIN_FAILURE`, `loginFailed`, ...). Several short names may share one standard URI
 (`password-changed` and `credential-change` are both CAEP credential-change); `by_uri` returns the
 standard's own entry. Events with no CAEP or RISC URI live under a configurable namespace.
+
+Vendor names match exactly, except those of a vendor that spells one name in several cases
+(LoginRadius), which match whatever their case. A vendor name that means different events
+depending on its payload (Logto `User.SuspensionStatus.Updated`) names no entry: the lookup fails
+with a message that says so, and only that vendor's bridge, which reads the payload, maps it.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .events._caep import CAEP_BASE
-from .events._entries import BUILT_IN
+from .events._entries import BUILT_IN, PAYLOAD_DEPENDENT, PAYLOAD_DEPENDENT_MEANINGS
 from .events._risc import RISC_BASE
+from .events._sources import VENDOR_SOURCES, case_insensitive
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -34,9 +40,11 @@ DEFAULT_NAMESPACE = "urn:sethub:event-type:"
 
 
 class UnknownEventType(LookupError):
-    def __init__(self, key: str) -> None:
-        super().__init__(f"unknown event type {key!r}")
+    def __init__(self, key: str, hint: str | None = None) -> None:
+        message = f"unknown event type {key!r}"
+        super().__init__(f"{message}: {hint}" if hint else message)
         self.key = key
+        self.hint = hint
 
 
 class InvalidEventPayload(ValueError):
@@ -56,15 +64,25 @@ class EventType:
     aliases: Mapping[str, str] = field(default_factory=dict)  # alias -> vendor
     defaults: Mapping[str, Any] = field(default_factory=dict)
     standard: str = "custom"  # "caep" | "risc" | "sethub" | "custom"
+    sources: Mapping[str, str] = field(default_factory=dict)  # alias -> vendor doc page
 
 
 class Catalog:
-    def __init__(self, *, namespace: str = DEFAULT_NAMESPACE) -> None:
+    def __init__(
+        self,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        agreed_credential_types: tuple[str, ...] = (),
+    ) -> None:
+        """`agreed_credential_types`: CAEP `credential_type` values agreed with the receivers
+        beyond the ones CAEP lists (CAEP 1.0 §3.3 allows any such value)."""
         if not namespace or ":" not in namespace:
             raise ValueError("the namespace must be a URI prefix")
         self.namespace = namespace
+        self.agreed_credential_types = tuple(agreed_credential_types)
         self._entries: list[EventType] = []
         self._by_key: dict[str, EventType] = {}
+        self._by_folded: dict[str, EventType] = {}  # vendors whose names vary in case
         self._canonical: dict[str, EventType] = {}
         for entry in BUILT_IN:
             base = {"caep": CAEP_BASE, "risc": RISC_BASE}.get(entry.standard, namespace)
@@ -74,9 +92,12 @@ class Catalog:
                     name=entry.name,
                     topic=entry.topic,
                     payload_model=entry.model,
-                    aliases=MappingProxyType(dict(entry.aliases)),
+                    aliases=MappingProxyType({a.name: a.vendor for a in entry.aliases}),
                     defaults=MappingProxyType(dict(entry.defaults)),
                     standard=entry.standard,
+                    sources=MappingProxyType(
+                        {a.name: VENDOR_SOURCES[a.source] for a in entry.aliases}
+                    ),
                 )
             )
 
@@ -92,6 +113,12 @@ class Catalog:
             raise ValueError(f"{event_type.uri} is already registered")
         for key in keys:
             self._by_key[key] = event_type
+        for alias, vendor in event_type.aliases.items():
+            if case_insensitive(vendor):
+                folded = alias.casefold()
+                if self._by_folded.get(folded, event_type) is not event_type:
+                    raise ValueError(f"{alias!r} already names another entry, in another case")
+                self._by_folded[folded] = event_type
         if canonical or event_type.uri not in self._canonical:
             self._canonical[event_type.uri] = event_type
         self._entries.append(event_type)
@@ -124,10 +151,31 @@ class Catalog:
 
     def lookup(self, key: str) -> EventType:
         """The entry for a short name, a vendor alias or a URI."""
-        found = self._by_key.get(key) or self._canonical.get(key)
+        found = (
+            self._by_key.get(key) or self._canonical.get(key) or self._by_folded.get(key.casefold())
+        )
         if found is None:
-            raise UnknownEventType(key)
+            raise UnknownEventType(key, self.payload_dependent(key))
         return found
+
+    @staticmethod
+    def payload_dependent(key: str) -> str | None:
+        """What a vendor name that depends on its payload becomes, or None for other names."""
+        alias = PAYLOAD_DEPENDENT.get(key) or next(
+            (
+                a
+                for a in PAYLOAD_DEPENDENT.values()
+                if case_insensitive(a.vendor) and a.name.casefold() == key.casefold()
+            ),
+            None,
+        )
+        if alias is None:
+            return None
+        meaning = PAYLOAD_DEPENDENT_MEANINGS[alias.name]
+        return (
+            f"{alias.vendor} {alias.name} means {meaning}: publish one of those, "
+            f"or send the {alias.vendor} webhook itself to /ingest/SOURCE"
+        )
 
     def by_uri(self, uri: str) -> EventType:
         try:
@@ -145,8 +193,9 @@ class Catalog:
     def validate_payload(self, event_type: EventType, data: Mapping[str, Any]) -> BaseModel:
         """The payload as its model, defaults applied; InvalidEventPayload names the member."""
         merged = {**event_type.defaults, **data}
+        context = {"agreed_credential_types": self.agreed_credential_types}
         try:
-            return event_type.payload_model.model_validate(merged)
+            return event_type.payload_model.model_validate(merged, context=context)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])

@@ -23,9 +23,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "hub.batching": (),
     "hub.metrics": (),
     "hub.topic_urls": (),
+    "hub.database_url": (),  # where the database is: read by settings and by the store
     # Settings must not import the store.
-    "hub.config": ("hub.sealing", "hub.topic_urls"),
-    "hub.store": ("hub.store", "hub.sealing"),
+    "hub.config": ("hub.sealing", "hub.topic_urls", "hub.database_url"),
+    "hub.store": ("hub.store", "hub.sealing", "hub.database_url"),
     "hub.outbound": ("hub.outbound", "hub"),  # `hub` itself: only for __version__
     "hub.signing": ("hub.signing", "hub.batching", "hub.config", "hub.store"),
     "hub.delivery": (
@@ -123,3 +124,25 @@ def test_the_rules_cover_every_layer() -> None:
         if _rule(m) is None and not any(m == w or m.startswith(w + ".") for w in wiring)
     )
     assert not unruled, f"no layering rule for {unruled}"
+
+
+BACKENDS = ("hub.store.sqlite", "hub.store.postgres")
+
+
+def test_only_the_store_speaks_to_a_database() -> None:
+    """Nothing outside hub/store imports a database driver or a backend's module: the rest of
+    the hub sees the `Store` interface."""
+    drivers = {"sqlite3", "asyncpg"}
+    for path in MODULES:
+        module = _module_name(path)
+        if module.startswith("hub.store"):
+            continue
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                imported.add(node.module.split(".")[0])
+        backends = {m for m in _imports(path) if m.startswith(BACKENDS)}
+        wrong = (imported & drivers) | backends
+        assert not wrong, f"{module} imports {sorted(wrong)}: use hub.store"

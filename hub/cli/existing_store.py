@@ -8,6 +8,7 @@ letters), so these commands refuse it and say how to point them at the right fil
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from ..config import Settings
 from ..store import Store, StoreOpenError, open_store
@@ -15,8 +16,10 @@ from ..store import Store, StoreOpenError, open_store
 __all__ = ["open_existing_store"]
 
 
-async def open_existing_store(settings: Settings) -> Store:
-    """The store at `settings.db`, opened with the hub's secret key; StoreOpenError if absent."""
-    if not await asyncio.to_thread(settings.db.is_file):
+async def open_existing_store(settings: Settings, *, migrate: bool = True) -> Store:
+    """The store at `settings.db`, opened with the hub's secret key; StoreOpenError if absent.
+    (A PostgreSQL database is never created by opening it: a wrong URL fails to connect.)
+    `migrate=False` leaves its schema as it is (see `open_store`)."""
+    if isinstance(settings.db, Path) and not await asyncio.to_thread(settings.db.is_file):
         raise StoreOpenError(f"no database at {settings.db}: start the hub once, or pass --db")
-    return await open_store(settings.db, secret_key=settings.secret_key_bytes)
+    return await open_store(settings.db, secret_key=settings.secret_key_bytes, migrate=migrate)

@@ -18,7 +18,11 @@ from ..config import Settings, flag, load_settings
 
 __all__ = ["add_config_flag", "add_setting_flags", "command_settings", "shown_default"]
 
-REPEATABLE = {"allow_topic": "PREFIX[,PREFIX]", "allow_network": "CIDR[,CIDR]"}
+REPEATABLE = {
+    "allow_topic": "PREFIX[,PREFIX]",
+    "allow_network": "CIDR[,CIDR]",
+    "agreed_credential_type": "TYPE[,TYPE]",
+}
 NEVER_SHOWN = frozenset({"secret_key"})  # a default secret is never echoed, even an empty one
 
 

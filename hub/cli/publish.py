@@ -6,15 +6,21 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
 __all__ = ["register"]
 
 TIMEOUT_SECONDS = 30
+HUB_PATH = "/hub"
+EVENTS_PATH = "/events"
+# Epoch seconds, whole or not: sent as a JSON number, since the API reads a string as RFC 3339.
+EPOCH_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--hub",
         default=os.environ.get("SETHUB_HUB", "http://127.0.0.1:8080"),
-        help="the hub's base URL (env SETHUB_HUB)",
+        help="the hub's base URL, or its WebSub URL ending in /hub (env SETHUB_HUB)",
     )
     parser.add_argument(
         "--token", default=os.environ.get("SETHUB_TOKEN"), help="publisher token (env SETHUB_TOKEN)"
@@ -65,17 +71,30 @@ def _body(args: argparse.Namespace) -> Any:
     if args.data is not None:
         event["data"] = _json_argument(args.data, "--data")
     if args.occurred_at is not None:
-        event["occurred_at"] = (
-            int(args.occurred_at) if args.occurred_at.isdigit() else (args.occurred_at)
-        )
+        event["occurred_at"] = _time_of_event(args.occurred_at)
     for name in ("txn", "id"):
         if getattr(args, name) is not None:
             event[name] = getattr(args, name)
     return event
 
 
-async def _post(hub: str, token: str, body: Any) -> tuple[int, str]:
-    url = hub.rstrip("/") + "/events"
+def _time_of_event(value: str) -> int | float | str:
+    if EPOCH_SECONDS.fullmatch(value):
+        return int(value) if value.isdigit() else float(value)
+    return value
+
+
+def _events_url(hub: str) -> str:
+    """The publisher API of a hub named by its base URL or by its WebSub URL (`.../hub`), the
+    form examples/subscriber.py and the conformance suite take."""
+    parts = urlsplit(hub.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"--hub must be an http(s) URL such as http://127.0.0.1:8080, not {hub!r}")
+    path = parts.path.rstrip("/").removesuffix(HUB_PATH)
+    return f"{parts.scheme}://{parts.netloc}{path}{EVENTS_PATH}"
+
+
+async def _post(url: str, token: str, body: Any) -> tuple[int, str]:
     headers = {"Authorization": f"Bearer {token}"}
     timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
     async with (
@@ -105,12 +124,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"sethub: {problem}", file=sys.stderr)
         return 2
     try:
+        url = _events_url(args.hub)
         body = _body(args)
     except (ValueError, OSError) as exc:
         print(f"sethub: {exc}", file=sys.stderr)
         return 2
     try:
-        status, text = asyncio.run(_post(args.hub, args.token.strip(), body))
+        status, text = asyncio.run(_post(url, args.token.strip(), body))
     except (aiohttp.ClientError, TimeoutError) as exc:
         print(f"sethub: cannot reach {args.hub}: {exc}", file=sys.stderr)
         return 1

@@ -21,8 +21,7 @@ from ..intake.auth import (
     normalize_audiences,
     normalize_scope,
 )
-from ..store import StoreOpenError, Token
-from ..store.sqlite.tokens import Revocation
+from ..store import Revocation, StoreOpenError, Token
 from .existing_store import open_existing_store
 from .options import add_config_flag, add_setting_flags, command_settings
 

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings import EnvSettingsSource
 
+from ..database_url import PostgresURL, is_postgres
 from .settings import Settings, flag
 
 __all__ = ["ConfigError", "load_settings"]
@@ -91,6 +92,8 @@ def _describe(error: Any, origins: Mapping[str, str]) -> str:
     shown = ""
     if name not in SECRET_SETTINGS and isinstance(error.get("input"), str | int | float):
         value = repr(error["input"])
+        if isinstance(error["input"], str) and is_postgres(error["input"]):
+            value = repr(str(PostgresURL(error["input"])))  # without its password
         if len(value) <= SHOWN_VALUE_CHARS:
             shown = f" (got {value})"
     return f"invalid {where}: {message}{shown}"

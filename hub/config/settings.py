@@ -12,9 +12,18 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ..database_url import DatabaseLocation, parse_database
 from ..sealing import parse_key
 from ..topic_urls import parse_prefix
 
@@ -73,9 +82,10 @@ class Settings(BaseSettings):
         le=65535,
         description="port to listen on",
     )
-    db: Path = Field(
+    db: Annotated[DatabaseLocation, PlainValidator(parse_database), PlainSerializer(str)] = Field(
         default=Path("sethub.db"),
-        description="SQLite database file (serve creates it if missing; its directory must exist)",
+        description="SQLite database file (serve creates it if missing; its directory must exist),"
+        " or postgresql://USER@HOST:PORT/DB",
     )
     db_max_bytes: int = Field(
         default=0,
@@ -281,6 +291,13 @@ class Settings(BaseSettings):
         default=None,
         description="URI prefix of identity events that have no CAEP/RISC URI (default: built in)",
     )
+    agreed_credential_type: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "CAEP credential_type agreed with the receivers beyond CAEP's own (repeatable), "
+            "e.g. email-otp"
+        ),
+    )
     max_batch_events: int = Field(
         default=100, gt=0, description="most identity events in one POST /events"
     )
@@ -293,7 +310,9 @@ class Settings(BaseSettings):
 
     _secret_key: bytes | None = PrivateAttr(default=None)
 
-    @field_validator("allow_topic", "allow_network", "retry_schedule", mode="before")
+    @field_validator(
+        "allow_topic", "allow_network", "retry_schedule", "agreed_credential_type", mode="before"
+    )
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)

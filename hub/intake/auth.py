@@ -132,7 +132,10 @@ def bearer_token(authorization: str | None) -> str | None:
     scheme, _, value = authorization.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         return None
-    return value.strip()
+    token = value.strip()
+    if not token.isascii():  # aiohttp hands over header bytes that are not UTF-8 as surrogates
+        raise Unauthorized("the bearer token is not valid")
+    return token
 
 
 def require_scope(token: Token, action: str, topic: str | None = None) -> None:

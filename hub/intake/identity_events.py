@@ -9,6 +9,8 @@ and an idempotency `id`. A batch is validated whole: one bad event refuses the b
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from set_tokens import (
     UnknownEventType,
     parse_subject_identifier,
 )
+from set_tokens.events import CAEP_BASE
 
 from ..batching import Batcher
 from ..config import Settings
@@ -30,13 +33,20 @@ from ..errors import BadRequest
 from ..metrics import Metrics
 from ..store import EventKind, NewEvent, PublishedEvent, PublishRequest, Store
 
-__all__ = ["IdentityPublishing", "InvalidEvent", "ValidatedEvent", "parse_events"]
+__all__ = ["IdentityPublishing", "InvalidEvent", "ValidatedEvent", "build_event", "parse_events"]
 
 SET_CONTENT_TYPE = "application/secevent+jwt"
 
 EVENT_FIELDS = frozenset({"type", "subject", "data", "occurred_at", "txn", "id"})
 MAX_ID_LENGTH = 200
 MAX_TXN_LENGTH = 200
+# Deep enough for any catalog payload; json.loads itself gives up (RecursionError) near 1,000.
+MAX_JSON_DEPTH = 32
+# `occurred_at` as epoch seconds: from 1970 to the last second RFC 3339 can write (9999-12-31).
+LATEST_TIME_OF_EVENT = 253402300799
+# Code points that are not characters: a JSON `\ud800` escape decodes to one, and neither
+# SQLite nor a UTF-8 log line can take it.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class InvalidEvent(BadRequest):
@@ -71,23 +81,28 @@ class ValidatedEvent:
 
 
 def _time_of_event(value: Any, field: str) -> int | None:
+    """Epoch seconds of `occurred_at`; JSON numbers may be NaN, Infinity or 1e999 here."""
     if value is None:
         return None
     if isinstance(value, bool):
         raise InvalidEvent(field, "must be an RFC 3339 time or epoch seconds")
     if isinstance(value, int | float):
-        if value < 0:
-            raise InvalidEvent(field, "must not be negative")
-        return int(value)
-    if isinstance(value, str):
+        seconds: float = value
+    elif isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError as exc:
             raise InvalidEvent(field, "is not an RFC 3339 time") from exc
         if moment.tzinfo is None:
             raise InvalidEvent(field, "must carry a time zone offset (RFC 3339)")
-        return int(moment.timestamp())
-    raise InvalidEvent(field, "must be an RFC 3339 time or epoch seconds")
+        seconds = moment.timestamp()
+    else:
+        raise InvalidEvent(field, "must be an RFC 3339 time or epoch seconds")
+    if not (math.isfinite(seconds) and 0 <= seconds <= LATEST_TIME_OF_EVENT):
+        raise InvalidEvent(
+            field, f"must be a time from 1970 to 9999 (epoch seconds 0 to {LATEST_TIME_OF_EVENT})"
+        )
+    return int(seconds)
 
 
 def _optional_string(value: Any, field: str, limit: int) -> str | None:
@@ -108,19 +123,49 @@ def _one(item: Any, where: str, catalog: Catalog) -> ValidatedEvent:
     type_name = item.get("type")
     if not isinstance(type_name, str) or not type_name:
         raise InvalidEvent(f"{prefix}type", "is required and must be a string")
-    try:
-        event_type = catalog.lookup(type_name)
-    except UnknownEventType as exc:
-        raise InvalidEvent(f"{prefix}type", f"unknown event type {type_name!r}") from exc
     if "subject" not in item:
         raise InvalidEvent(f"{prefix}subject", "is required")
-    try:
-        subject = parse_subject_identifier(item["subject"]).to_json()
-    except InvalidSubjectIdentifier as exc:
-        raise InvalidEvent(f"{prefix}subject", str(exc)) from exc
     data = item.get("data", {})
     if not isinstance(data, dict):
         raise InvalidEvent(f"{prefix}data", "must be a JSON object")
+    return build_event(
+        catalog,
+        type_name=type_name,
+        subject=item["subject"],
+        data=data,
+        toe=_time_of_event(item.get("occurred_at"), f"{prefix}occurred_at"),
+        txn=_optional_string(item.get("txn"), f"{prefix}txn", MAX_TXN_LENGTH),
+        idempotency_id=_optional_string(item.get("id"), f"{prefix}id", MAX_ID_LENGTH),
+        prefix=prefix,
+    )
+
+
+def build_event(
+    catalog: Catalog,
+    *,
+    type_name: str,
+    subject: Any,
+    data: dict[str, Any],
+    toe: int | None,
+    txn: str | None,
+    idempotency_id: str | None,
+    prefix: str = "",
+) -> ValidatedEvent:
+    """One validated event, from a publisher's JSON or from a vendor bridge.
+
+    When the event happened also sets a CAEP event's `event_timestamp` (CAEP receivers read that
+    claim, not RFC 8417's `toe`), unless the payload gives its own.
+    """
+    try:
+        event_type = catalog.lookup(type_name)
+    except UnknownEventType as exc:
+        raise InvalidEvent(f"{prefix}type", str(exc)) from exc
+    try:
+        subject_id = parse_subject_identifier(subject).to_json()
+    except InvalidSubjectIdentifier as exc:
+        raise InvalidEvent(f"{prefix}subject", str(exc)) from exc
+    if toe is not None and event_type.uri.startswith(CAEP_BASE):
+        data = {"event_timestamp": toe, **data}
     try:
         model = catalog.validate_payload(event_type, data)
     except InvalidEventPayload as exc:
@@ -128,20 +173,52 @@ def _one(item: Any, where: str, catalog: Catalog) -> ValidatedEvent:
         raise InvalidEvent(field, str(exc)) from exc
     return ValidatedEvent(
         event_type=event_type,
-        subject=subject,
+        subject=subject_id,
         payload=model.model_dump(mode="json", exclude_none=True, by_alias=True),
-        toe=_time_of_event(item.get("occurred_at"), f"{prefix}occurred_at"),
-        txn=_optional_string(item.get("txn"), f"{prefix}txn", MAX_TXN_LENGTH) or uuid.uuid4().hex,
-        idempotency_id=_optional_string(item.get("id"), f"{prefix}id", MAX_ID_LENGTH),
+        toe=toe,
+        txn=txn or uuid.uuid4().hex,
+        idempotency_id=idempotency_id,
     )
+
+
+def _check_document(document: Any) -> None:
+    """Refuse nesting deeper than MAX_JSON_DEPTH, and strings (values or member names) that are
+    not text, naming where. Iterative: the depth is not known until it has been walked."""
+    stack: list[tuple[Any, str, int]] = [(document, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise InvalidEvent(where or "body", "is not valid Unicode text (lone surrogate)")
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise InvalidEvent("body", f"nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, list):
+            stack.extend((item, f"{where}[{n}]", depth + 1) for n, item in enumerate(value))
+            continue
+        prefix = f"{where}." if where else ""
+        for name, item in value.items():
+            if _SURROGATE.search(name):
+                raise InvalidEvent(where or "body", "has a member name that is not valid text")
+            stack.append((item, f"{prefix}{name}", depth + 1))
 
 
 def parse_events(body: bytes, catalog: Catalog, *, max_batch: int) -> list[ValidatedEvent]:
     """Validate a whole publish body, all or nothing."""
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        # Decoded here, strictly: json.loads(bytes) would let invalid UTF-8 through as surrogates.
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent("body", "is not UTF-8") from exc
+    try:
+        document = json.loads(text)
+    except RecursionError as exc:
+        raise InvalidEvent("body", f"nests deeper than {MAX_JSON_DEPTH} levels") from exc
+    except ValueError as exc:
         raise InvalidEvent("body", "is not valid JSON") from exc
+    _check_document(document)
     if isinstance(document, list):
         if not document:
             raise InvalidEvent("body", "an empty array publishes nothing")
@@ -184,6 +261,19 @@ class IdentityPublishing:
         self, events: list[ValidatedEvent], *, token_id: int, request_key: str | None
     ) -> tuple[list[PublishedEvent], bool]:
         """Store the batch; the same key (per token) within the window publishes nothing new."""
+        return await self._submit(events, publisher=str(token_id), request_key=request_key)
+
+    async def publish_ingested(
+        self, source: str, events: list[ValidatedEvent]
+    ) -> list[PublishedEvent]:
+        """Store the events a vendor webhook made; an event id the source sent before, within
+        the window, publishes nothing new (vendors retry deliveries)."""
+        published, _ = await self._submit(events, publisher=f"source:{source}", request_key=None)
+        return published
+
+    async def _submit(
+        self, events: list[ValidatedEvent], *, publisher: str, request_key: str | None
+    ) -> tuple[list[PublishedEvent], bool]:
         new = [
             NewEvent(
                 topic=self._settings.topic_url(event.event_type.topic),
@@ -193,7 +283,7 @@ class IdentityPublishing:
                 event_type=event.event_type.uri,
                 txn=event.txn,
                 idempotency_key=(
-                    f"{token_id}:event:{event.idempotency_id}" if event.idempotency_id else None
+                    f"{publisher}:event:{event.idempotency_id}" if event.idempotency_id else None
                 ),
             )
             for event in events
@@ -201,7 +291,7 @@ class IdentityPublishing:
         request = PublishRequest(
             tuple(new),
             now=self._clock(),
-            idempotency_key=f"{token_id}:request:{request_key}" if request_key else None,
+            idempotency_key=f"{publisher}:request:{request_key}" if request_key else None,
             idempotency_window=self._settings.idempotency_window,
         )
         answer = await self._publishes.submit(request)

@@ -25,7 +25,7 @@ __all__ = ["JSON_API_PREFIXES", "count_requests", "error_middleware", "render_er
 log = logging.getLogger("sethub.http")
 
 # Paths whose callers speak JSON; everything else (the WebSub surface) gets text/plain errors.
-JSON_API_PREFIXES = ("/events", "/admin")
+JSON_API_PREFIXES = ("/events", "/admin", "/ingest")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

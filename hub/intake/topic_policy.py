@@ -18,7 +18,8 @@ from ..websub import InvalidCallback
 
 __all__ = ["TOPIC_NAME", "TopicPolicy", "check_callback"]
 
-TOPIC_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# Always with `fullmatch`: `$` would also match before a final newline (`nl\n`).
+TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 TopicExists = Callable[[str], Awaitable[bool]]
 
@@ -37,7 +38,7 @@ class TopicPolicy:
         if not url.startswith(self._prefix):
             return None
         name = url[len(self._prefix) :]
-        return name if TOPIC_NAME.match(name) else None
+        return name if TOPIC_NAME.fullmatch(name) else None
 
     def external_url(self, url: str) -> str:
         """The URL to fetch for the external topic `url`: its normalised form, which is what the

@@ -2,8 +2,9 @@
 
     StoreError
     ├── StoreOpenError          the database cannot be opened or migrated (at start-up)
-    └── StoreUnavailableError   the database cannot take this work now: locked, full, I/O error;
-                                nothing of the unit of work was kept, and it may be retried
+    ├── StoreUnavailableError   the database cannot take this work now: locked, full, I/O error;
+    │                           nothing of the unit of work was kept, and it may be retried
+    └── SourceExists            an inbound source of that name is registered already
 
 Backends translate their own errors into these at their boundary (`raise ... from exc`), so the
 HTTP layer answers 503 without knowing which database is behind the store. A backend error that
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["StoreError", "StoreHealth", "StoreOpenError", "StoreUnavailableError"]
+__all__ = ["SourceExists", "StoreError", "StoreHealth", "StoreOpenError", "StoreUnavailableError"]
 
 
 class StoreError(RuntimeError):
@@ -28,6 +29,10 @@ class StoreOpenError(StoreError):
 class StoreUnavailableError(StoreError):
     """The database cannot do this unit of work now; the message is the cause, in words safe to
     show an operator or a health probe (no paths, no data)."""
+
+
+class SourceExists(StoreError):
+    """A source of that name is already registered."""
 
 
 @dataclass(frozen=True, slots=True)

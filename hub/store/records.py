@@ -6,10 +6,12 @@ line or a traceback by accident must not carry a hub.secret or an event's person
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 __all__ = [
+    "Attempt",
     "Claimed",
     "DeliveryState",
     "DueDelivery",
@@ -18,11 +20,17 @@ __all__ = [
     "IntentMode",
     "Lease",
     "NewEvent",
+    "PublishRequest",
     "PublishedEvent",
     "RequeueReport",
+    "Revocation",
+    "SchemaStatus",
+    "Settlement",
+    "Source",
     "Subscription",
     "Token",
     "Topic",
+    "WorkKind",
 ]
 
 
@@ -174,3 +182,91 @@ class Token:
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class Revocation(StrEnum):
+    REVOKED = "revoked"
+    ALREADY = "already revoked"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class PublishRequest:
+    """One publisher request: its events, stored together or not at all."""
+
+    events: tuple[NewEvent, ...]
+    now: float
+    idempotency_key: str | None = None
+    idempotency_window: float = 0.0
+
+    @property
+    def keyed(self) -> bool:
+        return self.idempotency_key is not None or any(e.idempotency_key for e in self.events)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What one delivery attempt did, recorded with the state change it causes."""
+
+    started_at: float
+    duration: float
+    outcome: str
+    status: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A delivery's new state after an attempt; see `Deliveries.record_many`.
+
+    `body`: the SET rendered for this attempt, kept (if none is yet) so that a retry resends
+    exactly it. `lease`: the claim the attempt was made under; the settlement lands only if
+    the delivery is still pending under it.
+    """
+
+    delivery_id: int
+    subscription_id: int
+    attempt: Attempt
+    state: DeliveryState
+    next_attempt_at: float | None = None
+    rejection: str | None = None
+    body: bytes | None = field(default=None, repr=False)
+    lease: Lease = field(kw_only=True)
+
+
+class WorkKind(StrEnum):
+    """What a store tells the hub it has stored, so that the worker for it looks at once."""
+
+    DELIVERIES = "deliveries"
+    INTENTS = "intents"
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaStatus:
+    """Where a database's schema stands: the migration it has, and the newest this code knows."""
+
+    version: int
+    latest: int
+
+    @property
+    def pending(self) -> tuple[int, ...]:
+        """The migrations still to apply, in order (none when the database is newer)."""
+        return tuple(range(self.version + 1, self.latest + 1))
+
+    @property
+    def newer_than_code(self) -> bool:
+        return self.version > self.latest
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """An identity provider sending its native webhooks to `/ingest/NAME`."""
+
+    name: str
+    vendor: str  # logto | loginradius | cidaas | asgardeo
+    secret: bytes  # what authenticates its webhooks (an HMAC key or an API key)
+    options: Mapping[str, str] = field(default_factory=dict)  # vendor details (docs/bridges.md)
+    created_at: float = 0.0
+
+    def __repr__(self) -> str:  # never print the secret by accident
+        return f"Source(name={self.name!r}, vendor={self.vendor!r})"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, ValidationInfo
 
 from ._common import CaepPayload
 
@@ -23,7 +23,10 @@ __all__ = [
 
 CAEP_BASE = "https://schemas.openid.net/secevent/caep/event-type/"
 
-CredentialType = Literal[
+# CAEP 1.0 §3.3 lists these values "or any other credential type supported mutually by the
+# Transmitter and the Receiver": the catalog validates with the values its operator agreed on
+# (`Catalog(agreed_credential_types=...)`, passed as validation context).
+CREDENTIAL_TYPES: tuple[str, ...] = (
     "password",
     "pin",
     "x509",
@@ -34,8 +37,18 @@ CredentialType = Literal[
     "phone-voice",
     "phone-sms",
     "app",
-]
-CREDENTIAL_TYPES: tuple[str, ...] = CredentialType.__args__  # type: ignore[attr-defined]
+)
+
+
+def _known_credential_type(value: str, info: ValidationInfo) -> str:
+    agreed = (info.context or {}).get("agreed_credential_types", ())
+    if value in CREDENTIAL_TYPES or value in agreed:
+        return value
+    known = ", ".join((*CREDENTIAL_TYPES, *agreed))
+    raise ValueError(f"must be one of {known} (or a type agreed with the receivers)")
+
+
+CredentialType = Annotated[str, AfterValidator(_known_credential_type)]
 
 
 class SessionRevoked(CaepPayload):

@@ -52,16 +52,18 @@ class MfaEvent(IdentityEvent):
     factor: str | None = None  # e.g. "totp", "sms", "webauthn"
 
 
+# The role, group and provider are named when the publisher knows them: several vendor webhooks
+# (LoginRadius AssignRoles, cidaas GROUP_*) do not carry them, and the event stays true without.
 class RoleEvent(IdentityEvent):
-    role: str = Field(min_length=1)
+    role: str | None = Field(default=None, min_length=1)
 
 
 class MembershipEvent(IdentityEvent):
-    group: str = Field(min_length=1)
+    group: str | None = Field(default=None, min_length=1)
 
 
 class IdentityLinkEvent(IdentityEvent):
-    provider: str = Field(min_length=1)  # the linked identity provider
+    provider: str | None = Field(default=None, min_length=1)  # the linked identity provider
 
 
 class AccessTokenEvent(IdentityEvent):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ._caep import CredentialType
-from ._common import EventPayload, LocalizedText
+from ._common import EventPayload, LocalizedText, check_numeric_date
 
 __all__ = ["RISC_BASE", "AccountDisabled", "CredentialCompromise", "IdentifierChanged", "RiscEvent"]
 
@@ -33,3 +33,8 @@ class CredentialCompromise(EventPayload):
     event_timestamp: int | None = None
     reason_admin: LocalizedText | None = None
     reason_user: LocalizedText | None = None
+
+    @field_validator("event_timestamp")
+    @classmethod
+    def _seconds(cls, value: int | None) -> int | None:
+        return check_numeric_date(value)

@@ -6,6 +6,9 @@ from typing import Any
 
 import pytest
 
+from hub.database_url import DatabaseLocation, PostgresURL
+
+from ..postgres import PostgresForTests
 from .support import (
     RunningHub,
     ScriptedSubscriber,
@@ -33,6 +36,30 @@ async def make_hub(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         directory = tmp_path / f"hub{len(started)}"
         directory.mkdir()
         running = await start_hub(directory, **overrides)
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        await stop_hub(running)
+
+
+@pytest.fixture
+async def make_hub_each(
+    request: pytest.FixtureRequest, database: DatabaseLocation, tmp_path: Path
+) -> AsyncIterator[Callable[..., Any]]:
+    """`make_hub` once per store backend (the test runs on SQLite, then on PostgreSQL): for the
+    end-to-end paths that the store carries, subscribe, publish, deliver, retry, dead-letter."""
+    started: list[RunningHub] = []
+
+    async def make(**overrides: Any) -> RunningHub:
+        directory = tmp_path / f"hub{len(started)}"
+        directory.mkdir()
+        where: DatabaseLocation = directory / "hub.db"
+        if isinstance(database, PostgresURL):
+            postgres: PostgresForTests = request.getfixturevalue("postgres")
+            where = database if not started else await postgres.new_schema()
+        running = await start_hub(directory, db=where, **overrides)
         started.append(running)
         return running
 

@@ -18,8 +18,10 @@ from aiohttp.test_utils import TestServer
 from hub.app import create_app
 from hub.appkeys import STORE
 from hub.config import Settings
+from hub.database_url import DatabaseLocation
 from hub.intake.auth import create_token
-from hub.store import Store
+from hub.intake.bridges.sources import new_source
+from hub.store import Source, Store
 
 
 def free_port() -> int:
@@ -44,11 +46,11 @@ async def until(
         await asyncio.sleep(interval)
 
 
-def test_settings(db: Path, port: int, **overrides: Any) -> Settings:
+def test_settings(db: DatabaseLocation, port: int, **overrides: Any) -> Settings:
     """Fast settings for tests: loopback allowed, quick polls, a short retry schedule."""
     values: dict[str, Any] = {
         "db": db,
-        "keys_dir": db.parent / "keys",
+        "keys_dir": db.parent / "keys" if isinstance(db, Path) else None,
         "signing_workers": 1,
         "port": port,
         "allow_private_callbacks": True,
@@ -114,6 +116,23 @@ class RunningHub:
         status, text, _ = await self.post_form(form, headers=self._bearer(token))
         return status, text
 
+    async def add_source(
+        self, name: str, vendor: str, secret: str, **options: str
+    ) -> Source:
+        """Register an inbound source, as `sethub sources add` does."""
+        source = new_source(name, vendor, secret, options, now=time.time())
+        await self.store.sources.add(source)
+        return source
+
+    async def ingest(
+        self, name: str, body: bytes, headers: dict[str, str] | None = None, query: str = ""
+    ) -> tuple[int, Any]:
+        """POST a vendor's native webhook to /ingest/NAME; the answer's status and JSON."""
+        url = f"{self.settings.base_url}/ingest/{name}{query}"
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        async with self.session.post(url, data=body, headers=all_headers) as response:
+            return response.status, await response.json()
+
     async def unsubscribe(
         self, topic: str, callback: str, *, token: str | None = "default"
     ) -> tuple[int, str]:
@@ -132,9 +151,13 @@ class RunningHub:
         return status, text
 
 
-async def start_hub(tmp_path: Path, **overrides: Any) -> RunningHub:
+async def start_hub(
+    tmp_path: Path, *, db: DatabaseLocation | None = None, **overrides: Any
+) -> RunningHub:
+    """A hub on `db` (by default a SQLite file in `tmp_path`; or a PostgreSQL URL)."""
     port = free_port()
-    settings = test_settings(tmp_path / "hub.db", port, **overrides)
+    overrides.setdefault("keys_dir", tmp_path / "keys")
+    settings = test_settings(db or tmp_path / "hub.db", port, **overrides)
     server = TestServer(create_app(settings), host="127.0.0.1", port=port)
     await server.start_server()
     store = server.app[STORE]

@@ -13,6 +13,8 @@ import pytest
 from hub.batching import Batcher
 from hub.store import NewEvent, PublishRequest, open_store
 
+from .process import query
+
 TOPIC = "https://hub.example/topics/news"
 
 
@@ -37,8 +39,7 @@ async def test_a_bad_publish_request_fails_alone_in_a_group_commit(tmp_path: Pat
         )
         assert isinstance(answers[1], UnicodeEncodeError)
         assert [type(a) for a in answers] == [tuple, UnicodeEncodeError, tuple]
-        bodies = await store.db.read(lambda conn: conn.execute(
-            "SELECT body FROM events ORDER BY id").fetchall())
+        bodies = query(tmp_path / "hub.db", "SELECT body FROM events ORDER BY id")
         assert [row[0] for row in bodies] == [b"one", b"two"]
         await publishes.close()
     finally:

@@ -8,10 +8,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
-
-from hub.store import Attempt, DeliveryState, NewEvent, Settlement, open_store
 
 from .process import query
 from .support import RunningHub, until
@@ -46,48 +43,6 @@ async def test_no_delivery_is_posted_twice_at_the_edge_of_the_accepted_claim_ttl
     posts = Counter(silent.posts)
     assert len(posts) == 24 and set(posts.values()) == {1}, posts
     assert query(hub.settings.db, "SELECT COUNT(*) FROM delivery_attempts") == [(24,)]
-
-
-async def test_a_settlement_lands_only_for_the_claim_that_made_it(tmp_path: Path) -> None:
-    """Fencing: once a claim has expired and the delivery was claimed again, the first
-    claimant's late outcome changes nothing; nor does any outcome for a cancelled delivery."""
-    store = await open_store(tmp_path / "hub.db")
-    try:
-        now = time.time()
-        subscription = await store.subscriptions.activate(
-            topic=TOPIC, callback="https://a.example/cb", secret=None, lease_seconds=600, now=now
-        )
-        await store.deliveries.publish_batch(
-            [NewEvent(topic=TOPIC, content_type="text/plain", body=b"x")], now=now
-        )
-        (first,) = (await store.deliveries.claim_due(
-            owner="one", now=now, ttl=5, limit=10, per_subscription=10
-        )).deliveries
-        (second,) = (await store.deliveries.claim_due(
-            owner="two", now=now + 6, ttl=5, limit=10, per_subscription=10
-        )).deliveries
-        assert first.id == second.id and first.lease != second.lease
-
-        def failed(lease: Any, at: float) -> Settlement:
-            attempt = Attempt(started_at=at, duration=0.1, outcome="failed", status=500)
-            return Settlement(first.id, subscription.id, attempt, DeliveryState.PENDING,
-                              lease=lease, next_attempt_at=at + 60)
-
-        assert await store.deliveries.record_many([failed(first.lease, now + 7)]) == [False]
-        assert await store.deliveries.record_many([failed(second.lease, now + 8)]) == [True]
-        assert await store.deliveries.record_many([failed(second.lease, now + 9)]) == [False]
-
-        (third,) = (await store.deliveries.claim_due(
-            owner="two", now=now + 70, ttl=5, limit=10, per_subscription=10
-        )).deliveries
-        await store.subscriptions.remove(topic=TOPIC, callback="https://a.example/cb",
-                                         now=now + 71)
-        assert await store.deliveries.record_many([failed(third.lease, now + 72)]) == [False]
-        rows = await store.db.read(lambda conn: conn.execute(
-            "SELECT state, attempts, next_attempt_at FROM deliveries").fetchall())
-        assert [tuple(row) for row in rows] == [("cancelled", 1, now + 68)]
-    finally:
-        await store.close()
 
 
 async def test_a_slow_subscriber_does_not_delay_a_healthy_ones_deliveries(

@@ -6,14 +6,17 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from hub.database_url import PostgresURL
+
 from .process import run_sethub
 from .support import until
 
 
 async def test_list_and_retry_dead_deliveries(
-    make_hub: Callable[..., Any], make_subscriber: Callable[..., Any]
+    make_hub_each: Callable[..., Any], make_subscriber: Callable[..., Any]
 ) -> None:
-    hub = await make_hub(retry_schedule=[0.05])
+    hub = await make_hub_each(retry_schedule=[0.05])
+    db = hub.settings.db.dsn if isinstance(hub.settings.db, PostgresURL) else str(hub.settings.db)
     sub = await make_subscriber(deliver_status=500)
     await hub.create_topic("news")
     topic = hub.topic_url("news")
@@ -23,7 +26,7 @@ async def test_list_and_retry_dead_deliveries(
     await hub.publish_content("news", b"second")
     await until(lambda: _dead(hub, 2))
 
-    listed = run_sethub("deliveries", "list", "--db", str(hub.settings.db), "--state", "dead")
+    listed = run_sethub("deliveries", "list", "--db", db, "--state", "dead")
     assert listed.returncode == 0, listed.stderr
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert len(rows) == 2
@@ -32,10 +35,10 @@ async def test_list_and_retry_dead_deliveries(
     assert "secret" not in listed.stdout
 
     sub.deliver_status = 202
-    one = run_sethub("deliveries", "retry", "--db", str(hub.settings.db), str(rows[0]["id"]))
+    one = run_sethub("deliveries", "retry", "--db", db, str(rows[0]["id"]))
     assert one.returncode == 0 and "re-queued 1 deliveries" in one.stdout
     await until(lambda: _dead(hub, 1))
-    rest = run_sethub("deliveries", "retry", "--db", str(hub.settings.db), "--all")
+    rest = run_sethub("deliveries", "retry", "--db", db, "--all")
     assert "re-queued 1 deliveries" in rest.stdout
     await until(lambda: _delivered(hub, 2))
     assert {d.body for d in sub.deliveries if d.headers} >= {b"first", b"second"}

@@ -4,7 +4,10 @@ being recorded (code review 4, security review H2 and L3)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -100,15 +103,16 @@ async def test_an_exception_before_sending_is_a_counted_attempt(
     sub = await hub.store.subscriptions.get(topic=topic, callback=subscriber.callback)
     assert sub is not None
 
-    def corrupt(conn: Any) -> None:
-        conn.execute("INSERT INTO events (topic, kind, event_type, content_type, body,"
-                     " created_at) VALUES (?, 'identity', 'urn:x', 'application/secevent+jwt',"
-                     " x'00ff', 0)", (topic,))
-        conn.execute("INSERT INTO deliveries (event_id, subscription_id, next_attempt_at,"
-                     " created_at, updated_at, jti) VALUES (last_insert_rowid(), ?, 0, 0, 0,"
-                     " 'j1')", (sub.id,))
+    def corrupt() -> None:  # beside the hub, as an operator's sqlite3 would
+        with contextlib.closing(sqlite3.connect(hub.settings.db, timeout=10)) as conn, conn:
+            conn.execute("INSERT INTO events (topic, kind, event_type, content_type, body,"
+                         " created_at) VALUES (?, 'identity', 'urn:x',"
+                         " 'application/secevent+jwt', x'00ff', 0)", (topic,))
+            conn.execute("INSERT INTO deliveries (event_id, subscription_id, next_attempt_at,"
+                         " created_at, updated_at, jti) VALUES (last_insert_rowid(), ?, 0, 0, 0,"
+                         " 'j1')", (sub.id,))
 
-    await hub.store.db.run(corrupt)
+    await asyncio.to_thread(corrupt)
     await until(_settled(hub, 1), timeout=5)
     ((state, attempts, status, error, _),) = _rows(hub)
     assert (state, attempts, status) == ("dead", 2, None)

@@ -241,16 +241,11 @@ async def test_migration_keeps_the_data_and_detaches_deliveries_of_reused_ids(
     _old_database(db)
     store = await open_store(db)
     try:
-        def read(conn: Any) -> Any:
-            return (
-                conn.execute("SELECT id, subscription_id, state, body FROM deliveries"
-                             " ORDER BY id").fetchall(),
-                conn.execute("SELECT COUNT(*) FROM delivery_attempts").fetchone()[0],
-                conn.execute("PRAGMA foreign_key_check").fetchall(),
-                conn.execute("SELECT sql FROM sqlite_master WHERE name = 'deliveries'").fetchone(),
-            )
-
-        deliveries, attempts, violations, (ddl,) = await store.db.read(read)
+        deliveries = query(db, "SELECT id, subscription_id, state, body FROM deliveries"
+                                " ORDER BY id")
+        ((attempts,),) = query(db, "SELECT COUNT(*) FROM delivery_attempts")
+        violations = query(db, "PRAGMA foreign_key_check")
+        ((ddl,),) = query(db, "SELECT sql FROM sqlite_master WHERE name = 'deliveries'")
         assert [tuple(row) for row in deliveries] == [
             (1, 1, "delivered", None),
             (2, None, "dead", b"old SET"),  # beta's delivery is not C's

@@ -9,7 +9,7 @@ from typing import Any
 from hub.store import DeliveryState
 from set_tokens import signature_valid
 
-from .process import query
+from ..store.raw import rows
 from .support import RunningHub, Subscriber, until
 
 
@@ -31,24 +31,24 @@ async def _no_pending(hub: RunningHub) -> bool:
     return (await hub.store.deliveries.counts())["pending"] == 0
 
 
-def _attempts(hub: RunningHub) -> list[tuple[Any, ...]]:
-    return query(
+async def _attempts(hub: RunningHub) -> list[tuple[Any, ...]]:
+    return await rows(
         hub.settings.db,
         "SELECT delivery_id, attempt, status, outcome FROM delivery_attempts ORDER BY id",
     )
 
 
 async def test_failures_are_retried_until_delivered(
-    make_hub: Callable[..., Any], make_subscriber: Callable[..., Any]
+    make_hub_each: Callable[..., Any], make_subscriber: Callable[..., Any]
 ) -> None:
-    hub = await make_hub(retry_schedule=[0.05, 0.05, 0.05])
+    hub = await make_hub_each(retry_schedule=[0.05, 0.05, 0.05])
     sub = await make_subscriber(deliver_status=[500, 503, 202])
     await _subscribed(hub, sub)
     await hub.publish_content("news", b"payload")
     await until(lambda: len(sub.deliveries) == 3)
     await _drained(hub)
     assert {d.body for d in sub.deliveries} == {b"payload"}
-    assert [(a[1], a[2], a[3]) for a in _attempts(hub)] == [
+    assert [(a[1], a[2], a[3]) for a in await _attempts(hub)] == [
         (1, 500, "failed"),
         (2, 503, "failed"),
         (3, 202, "delivered"),
@@ -57,9 +57,9 @@ async def test_failures_are_retried_until_delivered(
 
 
 async def test_budget_spent_dead_letters_and_keeps_the_subscription(
-    make_hub: Callable[..., Any], make_subscriber: Callable[..., Any]
+    make_hub_each: Callable[..., Any], make_subscriber: Callable[..., Any]
 ) -> None:
-    hub = await make_hub(retry_schedule=[0.05, 0.05])
+    hub = await make_hub_each(retry_schedule=[0.05, 0.05])
     sub = await make_subscriber(deliver_status=500)
     topic = await _subscribed(hub, sub)
     await hub.publish_content("news", b"doomed")
@@ -73,9 +73,9 @@ async def test_budget_spent_dead_letters_and_keeps_the_subscription(
 
 
 async def test_410_gone_ends_the_subscription_and_cancels_its_queue(
-    make_hub: Callable[..., Any], make_subscriber: Callable[..., Any]
+    make_hub_each: Callable[..., Any], make_subscriber: Callable[..., Any]
 ) -> None:
-    hub = await make_hub(max_concurrent_per_subscription=1)
+    hub = await make_hub_each(max_concurrent_per_subscription=1)
     sub = await make_subscriber(deliver_status=410, delay=0.3)
     topic = await _subscribed(hub, sub)
     await hub.publish_content("news", b"one")
@@ -126,7 +126,7 @@ async def test_timeout_counts_as_failure_and_is_retried(
     await hub.publish_content("news", b"slow")
     await until(lambda: len(sub.deliveries) >= 2)
     await _drained(hub)
-    outcomes = [a[3] for a in _attempts(hub)]
+    outcomes = [a[3] for a in await _attempts(hub)]
     assert outcomes[0] == "unreachable"
 
 

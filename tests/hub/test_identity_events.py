@@ -63,8 +63,9 @@ def jwcrypto_claims(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_end_to_end_set_verifies_under_jwcrypto_with_exact_claims(
-    hub: RunningHub, subscriber: Subscriber
+    make_hub_each: Callable[..., Any], subscriber: Subscriber
 ) -> None:
+    hub = await make_hub_each()
     await subscribed(hub, subscriber)
     before = int(time.time())
     status, answer, _ = await post_events(hub, LOGIN_FAILED)
@@ -128,9 +129,9 @@ async def test_event_filter_and_standard_uri_mapping(
     await until(lambda: len(everything.deliveries) == 2)
     await until(lambda: only_password.deliveries)
     claims = jwt.decode(only_password.deliveries[0].body, options={"verify_signature": False})
-    assert claims["events"] == {
-        CAEP + "credential-change": {"credential_type": "password", "change_type": "update"}
-    }
+    assert claims["events"] == {CAEP + "credential-change": {
+        "credential_type": "password", "change_type": "update",
+        "reason_admin": {"en": "Password changed"}}}
     assert len(only_password.deliveries) == 1
 
 
@@ -247,7 +248,7 @@ async def test_identity_topic_description_and_refusals(
         kinds = {t["name"]: t["kind"] for t in (await response.json())["topics"]}
     assert kinds["login"] == "identity"
     status, text = await hub.subscribe(hub.topic_url("login"), subscriber.callback,
-                                       **{"sethub.events": "session-revoked,nope"})
+                                       **{"sethub.events": "login-failed,nope"})
     assert status == 400 and "nope" in text
     status, text = await hub.subscribe(hub.topic_url("login"), subscriber.callback,
                                        **{"sethub.events": "password-changed"})

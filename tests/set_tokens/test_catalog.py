@@ -9,6 +9,9 @@ from pydantic import BaseModel
 
 from set_tokens import Catalog, EventType, InvalidEventPayload, UnknownEventType, default_catalog
 from set_tokens.events import CAEP_BASE, RISC_BASE
+from set_tokens.events._sources import VENDOR_SOURCES
+
+from .vendor_event_names import CORRECTED, DOCUMENTED, INVENTED
 
 CAEP_EVENTS = {"session-revoked", "token-claims-change", "credential-change",
                "assurance-level-change", "device-compliance-change", "session-established",
@@ -48,6 +51,13 @@ ALIASES = {  # vendor name -> short name it must resolve to
     "registration-succeeded", "ChangePassword": "password-changed", "loginSuccess":
     "login-succeeded", "credentialUpdated": "password-changed", "userDisabled": "user-disabled",
     "sessionRevoked": "session-revoked", "accessTokenIssued": "access-token-issued",
+    # both cidaas schemes, the names the findings list as missing, exception hooks
+    "LOGIN_WITH_CIDAAS": "login-succeeded", "ACCOUNT_MODIFIED": "user-updated",
+    "ACCOUNT_CREATED_WITH_SOCIAL_IDENTITY": "user-created", "LOGIN_FAILURE": "login-failed",
+    "VerifyPhoneNumber": "phone-verified", "UpdatePhoneId": "phone-changed",
+    "RemoveEmail": "recovery-information-changed", "SetPIN": "pin-set",
+    "Identifier.Lockout": "user-locked", "PostSignInAdaptiveMfaTriggered": "mfa-required",
+    "https://schemas.identity.wso2.org/events/login/event-type/loginSuccess": "login-succeeded",
 }
 
 
@@ -109,7 +119,8 @@ def test_lifecycle_events_use_standard_uris_with_defaults() -> None:
     changed = catalog.lookup("password-changed")
     assert changed.uri == CAEP_BASE + "credential-change"
     payload = catalog.validate_payload(changed, {}).model_dump(exclude_none=True)
-    assert payload == {"credential_type": "password", "change_type": "update"}
+    assert payload == {"credential_type": "password", "change_type": "update",
+                       "reason_admin": {"en": "Password changed"}}
     assert catalog.lookup("logout").uri == CAEP_BASE + "session-revoked"
     assert catalog.lookup("user-disabled").uri == RISC_BASE + "account-disabled"
     assert catalog.lookup("user-deleted").uri == RISC_BASE + "account-purged"
@@ -142,6 +153,87 @@ def test_topics_group_the_entries() -> None:
     topics = Catalog().topics()
     assert {"login", "registration", "credential", "account", "session", "token",
             "authorization"} <= set(topics)
-    assert {e.name for e in topics["login"]} == {"login-succeeded", "login-failed", "logout"}
+    assert {e.name for e in topics["login"]} == {"login-failed"}
+    assert {"login-succeeded", "logout", "session-revoked", "session-established"} <= {
+        e.name for e in topics["session"]}
     for name in topics:
         assert name.isascii() and name == name.lower()
+
+
+def test_every_alias_is_documented_by_the_page_it_cites() -> None:
+    urls = {url: key for key, url in VENDOR_SOURCES.items()}
+    count = 0
+    for entry in Catalog():
+        for alias, vendor in entry.aliases.items():
+            source = urls[entry.sources[alias]]
+            assert source.startswith(vendor) or (vendor, source) == ("asgardeo", "wso2-events")
+            assert alias in DOCUMENTED[source], f"{alias} ({entry.name}) is not on {source}"
+            count += 1
+    assert count > 100
+
+
+def test_invented_names_are_unknown_and_wrong_mappings_fixed() -> None:
+    catalog = Catalog()
+    for name in INVENTED:
+        with pytest.raises(UnknownEventType):
+            catalog.lookup(name)
+    for name, meaning in CORRECTED.items():
+        if meaning is None:
+            with pytest.raises(UnknownEventType, match=r"means .* by "):
+                catalog.lookup(name)
+        else:
+            assert catalog.lookup(name).name == meaning, name
+    with pytest.raises(UnknownEventType, match=r"Data\.IsActive"):
+        catalog.lookup("blockaccount")  # LoginRadius names match in any case, this one too
+    # RISC §2.5: a provider that is not the address's authority does not send identifier-changed
+    assert catalog.lookup("email-changed").uri != RISC_BASE + "identifier-changed"
+    assert catalog.lookup("AddEmail").uri == RISC_BASE + "recovery-information-changed"
+
+
+def test_one_uri_one_topic() -> None:
+    topics: dict[str, set[str]] = {}
+    for entry in Catalog():
+        topics.setdefault(entry.uri, set()).add(entry.topic)
+    assert {uri: t for uri, t in topics.items() if len(t) > 1} == {}
+    catalog = Catalog()
+    assert catalog.lookup("logout").topic == catalog.lookup("session-revoked").topic == "session"
+
+
+def test_loginradius_names_match_whatever_their_case_others_exactly() -> None:
+    catalog = Catalog()
+    for spelling in ("emailVerification", "EmailVerification", "login", "LOGIN"):
+        assert catalog.lookup(spelling).aliases.get("Login") or catalog.lookup(spelling).name in {
+            "email-verified", "login-succeeded"}
+    with pytest.raises(UnknownEventType):
+        catalog.lookup("user.created")  # Logto spells its names one way only
+
+
+def test_caep_interop_reason_admin_and_numeric_dates() -> None:
+    catalog = Catalog()
+    for name in ("session-revoked", "logout", "credential-change", "password-reset", "pin-set"):
+        payload = catalog.validate_payload(
+            catalog.lookup(name), {"credential_type": "password", "change_type": "update"})
+        assert payload.model_dump()["reason_admin"]["en"], name
+    own = catalog.validate_payload(catalog.lookup("logout"), {"reason_admin": {"de": "Abgemeldet"}})
+    assert own.model_dump()["reason_admin"] == {"de": "Abgemeldet"}
+    revoked = catalog.lookup("session-revoked")
+    for bad, field in (({"event_timestamp": 1615304991643}, "event_timestamp"),
+                       ({"event_timestamp": -1}, "event_timestamp"),
+                       ({"reason_admin": {}}, "reason_admin"),
+                       ({"reason_user": {}}, "reason_user"),
+                       ({"reason_user": {"en": ""}}, "reason_user.en")):
+        with pytest.raises(InvalidEventPayload) as refused:
+            catalog.validate_payload(revoked, bad)
+        assert refused.value.field == field, bad
+    assert catalog.validate_payload(revoked, {"event_timestamp": 1615304991}).model_dump()[
+        "event_timestamp"] == 1615304991
+
+
+def test_agreed_credential_types() -> None:
+    change = {"credential_type": "email-otp", "change_type": "create"}
+    with pytest.raises(InvalidEventPayload) as refused:
+        Catalog().validate_payload(Catalog().lookup("credential-change"), change)
+    assert refused.value.field == "credential_type"
+    agreed = Catalog(agreed_credential_types=("email-otp",))
+    assert agreed.validate_payload(agreed.lookup("credential-change"), change).model_dump()[
+        "credential_type"] == "email-otp"

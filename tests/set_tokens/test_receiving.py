@@ -184,8 +184,8 @@ async def test_subscriber_helper_against_a_real_hub(tmp_path: Path) -> None:
             assert claims["aud"] == f"http://127.0.0.1:{port}"
             assert claims["iss"] == hub.settings.base_url
             assert claims["sub_id"] == {"format": "opaque", "id": "u9"}
-            assert claims["events"] == {CAEP_BASE + "session-revoked":
-                                        {"initiating_entity": "admin"}}
+            assert claims["events"] == {CAEP_BASE + "session-revoked": {
+                "initiating_entity": "admin", "reason_admin": {"en": "Session revoked"}}}
             assert set(claims) == {"iss", "iat", "jti", "aud", "txn", "sub_id", "events"}
 
             first_expiry = stored.expires_at

@@ -6,8 +6,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...appkeys import IDENTITY, PUBLISHING, STORE
-from ...errors import UnsupportedMediaType
+from ...errors import BadRequest, UnsupportedMediaType
 from ..auth import authenticate, require_scope
+from .bodies import read_body
 
 __all__ = ["routes"]
 
@@ -23,12 +24,14 @@ async def publish_events(request: web.Request) -> web.Response:
     if request.content_type not in ("application/json", ""):
         raise UnsupportedMediaType("POST /events takes application/json")
     identity = app[IDENTITY]
-    events = identity.parse(await request.read())
+    events = identity.parse(await read_body(request))
     for topic in sorted({event.event_type.topic for event in events}):
         require_scope(token, "publish", topic)
     app[PUBLISHING].admit(f"token:{token.id}")
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None:
+        if not key.isascii():  # aiohttp hands over header bytes that are not UTF-8 as surrogates
+            raise BadRequest(f"the {IDEMPOTENCY_HEADER} header must be ASCII")
         key = key.strip()[:MAX_IDEMPOTENCY_KEY] or None
     published, replayed = await identity.publish(events, token_id=token.id, request_key=key)
     body = {

@@ -5,15 +5,19 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...appkeys import PUBLISHING, SETTINGS, STORE, SUBSCRIBING
-from ...errors import InvalidBody, PayloadTooLarge, UnsupportedMediaType
+from ...errors import PayloadTooLarge, UnsupportedMediaType
 from ...websub import PublishRequest, parse_hub_request
 from ..auth import authenticate
 from ..limits import client_key
+from .bodies import read_form
 
 __all__ = ["routes"]
 
 routes = web.RouteTableDef()
 FORM_TYPE = "application/x-www-form-urlencoded"  # WebSub §5.1: the only request format
+# The charsets a form may declare (none means UTF-8). Others are refused before anything is
+# decoded: some turn bytes into code points that are not text (utf-7 `+2AA-` is a lone surrogate).
+FORM_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"})
 
 
 def accepted() -> web.Response:
@@ -24,10 +28,9 @@ def accepted() -> web.Response:
 async def hub_request(request: web.Request) -> web.Response:
     if request.content_type != FORM_TYPE:
         raise UnsupportedMediaType(f"the hub takes {FORM_TYPE} requests")
-    try:
-        form = await request.post()
-    except (ValueError, UnicodeDecodeError, LookupError) as exc:
-        raise InvalidBody("the form body cannot be decoded") from exc
+    if request.charset is not None and request.charset.lower() not in FORM_CHARSETS:
+        raise UnsupportedMediaType(f"the hub takes {FORM_TYPE} requests in UTF-8")
+    form = await read_form(request)
     if len(form) > request.app[SETTINGS].max_form_parameters:
         raise PayloadTooLarge("too many form parameters")
     parsed = parse_hub_request(form)  # type: ignore[arg-type]

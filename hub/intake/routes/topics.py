@@ -15,17 +15,24 @@ from ...websub import AUDIENCE_PARAMETER, EVENTS_PARAMETER, link_header
 from ..auth import authenticate
 from ..identity_events import SET_CONTENT_TYPE
 from ..topic_policy import TOPIC_NAME
+from .bodies import read_body
 
 __all__ = ["routes"]
 
 routes = web.RouteTableDef()
+# A publisher chooses a content topic's body and media type: served so that no script in it runs
+# on the hub's origin (a browser neither sniffs a type nor runs script in a sandboxed document).
+CONTENT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
 
 
-def _name(request: web.Request) -> str:
+class InvalidTopicName(BadRequest):
+    code = "invalid_topic_name"
+
+
+def _name(request: web.Request) -> str | None:
+    """The topic name of the request path, or None if no topic can have it."""
     name = request.match_info["name"]
-    if not TOPIC_NAME.match(name):
-        raise NotFound("no such topic")
-    return name
+    return name if TOPIC_NAME.fullmatch(name) else None
 
 
 @routes.get("/topics")
@@ -68,30 +75,36 @@ def _description(request: web.Request, name: str) -> dict[str, object]:
 async def get_topic(request: web.Request) -> web.Response:
     """The topic with `Link` rel=hub and rel=self (HEAD is served too)."""
     name = _name(request)
+    if name is None:
+        raise NotFound("no such topic")
     settings = request.app[SETTINGS]
-    links = {"Link": link_header(settings.hub_url, settings.topic_url(name))}
+    headers = {"Link": link_header(settings.hub_url, settings.topic_url(name)), **CONTENT_HEADERS}
     if name in request.app[CATALOG].topics():
-        return web.json_response(_description(request, name), headers=links)
+        return web.json_response(_description(request, name), headers=headers)
     topic = await request.app[STORE].topics.get(name)
     if topic is None:
         raise NotFound("no such topic")
-    return web.Response(body=topic.content, headers={"Content-Type": topic.content_type, **links})
+    return web.Response(body=topic.content, headers={"Content-Type": topic.content_type, **headers})
 
 
 @routes.post("/topics/{name}")
 async def post_topic(request: web.Request) -> web.Response:
     """A publisher (bearer token) posts the topic's new content; it is stored and distributed."""
     name = _name(request)
+    if name is None:
+        raise InvalidTopicName("invalid topic name (lowercase letters, digits, . _ -; at most 64)")
     token = await authenticate(
         request.app[STORE], request.headers.get("Authorization"), action="publish", topic=name
     )
     if name in request.app[CATALOG].topics():
         raise Forbidden(f"{name} is an identity topic: publish its events with POST /events")
     request.app[PUBLISHING].admit(f"token:{token.id}")
-    body = await request.read()
+    body = await read_body(request)
     if not body:
         raise BadRequest("the request body is the topic's new content and must not be empty")
     content_type = request.headers.get("Content-Type", "application/octet-stream")
+    if not content_type.isascii():  # header bytes that are not UTF-8 arrive as surrogates
+        raise BadRequest("the Content-Type header must be ASCII")
     event = await request.app[PUBLISHING].post_content(name, content_type, body)
     return web.json_response(
         {

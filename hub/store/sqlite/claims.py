@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
+from ..claiming import CLAIM_SCAN_FACTOR, ClaimRequest, fair_share
 from ..records import DeliveryState, Lease
 from .database import Connection
 from .subscriptions import cancel_pending
 
 __all__ = ["ClaimRequest", "claim", "start"]
-
-# A claim reads this many candidates per delivery it may take, so that a few subscriptions with
-# long backlogs at the head of the queue leave room for the others in the same claim.
-CLAIM_SCAN_FACTOR = 4
 
 # Whether a delivery's subscription is still the one it was made for, and active.
 _SUBSCRIPTION_STATE = (
@@ -32,24 +28,11 @@ _SUBSCRIPTION_STATE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimRequest:
-    owner: str
-    now: float
-    ttl: float
-    limit: int
-    per_subscription: int
-    held: Mapping[int, int]  # claims each subscription holds already
-    busy: Sequence[int]  # subscriptions not to claim for at all
-    exclude: Sequence[int]  # deliveries held in memory: never claimed again by their holder
-    newer_than: int | None  # only deliveries stored after this id (a claim of new work)
-
-
 def claim(conn: Connection, request: ClaimRequest) -> tuple[list[sqlite3.Row], int]:
     """Lease due deliveries; their rows (see `_ROWS`) and the newest delivery id."""
     (newest,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM deliveries").fetchone()
-    candidates = _candidates(conn, request, newest)  # read lazily: see _fair_share
-    ids, stopped_at = _fair_share(
+    candidates = _candidates(conn, request, newest)  # read lazily: see fair_share
+    ids, stopped_at = fair_share(
         candidates,
         limit=request.limit,
         per_subscription=request.per_subscription,
@@ -108,39 +91,6 @@ def _candidates(conn: Connection, request: ClaimRequest, newest: int) -> sqlite3
             f" WHERE id > :after AND id <= :newest AND {claimable} ORDER BY id"
         )
     return conn.execute(query, params)
-
-
-def _fair_share(
-    candidates: Iterable[sqlite3.Row],
-    *,
-    limit: int,
-    per_subscription: int,
-    held: Mapping[int, int],
-) -> tuple[list[int], int | None]:
-    """The oldest due deliveries, up to `per_subscription` claims per subscription counting those
-    it `held` already: one subscription's backlog cannot fill a claim while others wait. Also
-    the last id read when reading stopped before the end (None if it did not).
-
-    Reading stops once the rows of subscriptions already served outnumber what was taken by
-    CLAIM_SCAN_FACTOR: further on there is mostly more of the same. (Reading the whole scan
-    limit cost ~7 ms a claim with 10 subscriptions and a 15,000-delivery backlog.)"""
-    taken: dict[int, int] = {}
-    ids: list[int] = []
-    skipped = 0
-    for delivery_id, subscription_id in candidates:
-        count = taken.get(subscription_id)
-        if count is None:
-            count = taken[subscription_id] = held.get(subscription_id, 0)
-        if count < per_subscription:
-            taken[subscription_id] = count + 1
-            ids.append(delivery_id)
-            if len(ids) == limit:
-                return ids, delivery_id
-        else:
-            skipped += 1
-            if skipped > CLAIM_SCAN_FACTOR * per_subscription * len(taken):
-                return ids, delivery_id
-    return ids, None
 
 
 def _live(conn: Connection, row: sqlite3.Row, now: float) -> bool:

@@ -31,7 +31,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import StoreHealth, StoreOpenError, StoreUnavailableError
-from .schema import MIGRATIONS
+from ..health import HealthWatch
+from ..migrations import MIGRATIONS
+from ..migrations import pending as pending_migrations
+from ..migrations import status as schema_status
+from ..records import SchemaStatus
+from .legacy import complete_schema_1, finish_subscribe_first_4, is_subscribe_first_4
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "Connection", "Database", "StoreOpenError"]
 
@@ -39,10 +44,6 @@ log = logging.getLogger("sethub.store")
 
 # Seconds a write waits for another connection's lock (an operator's CLI, a backup) to go.
 DEFAULT_BUSY_TIMEOUT = 5.0
-# Seconds a write failure is reported when no later write has shown the store works again: a
-# hub that a load balancer took out of rotation for it gets traffic back to try, and a write
-# that still fails reports it anew.
-FAILURE_REPORTED_FOR = 60.0
 PRIVATE_FILE_MODE = 0o600
 # Files SQLite keeps beside the database; they hold the same data.
 SIDE_FILE_SUFFIXES = ("-wal", "-shm", "-journal")
@@ -80,8 +81,7 @@ class Database:
     ):
         self._connection = connection
         self._executor = executor
-        self._clock = clock
-        self._health = StoreHealth()  # replaced whole, on the store's thread
+        self._watch = HealthWatch(clock)  # updated on the store's thread
         self.path = path
 
     @classmethod
@@ -92,7 +92,10 @@ class Database:
         max_bytes: int = 0,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         clock: Clock = time.time,
+        migrate: bool = True,
     ) -> Database:
+        """Open (creating the file if missing) and, unless told not to, bring the schema up to
+        date; StoreOpenError says why it cannot."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sethub-store")
         loop = asyncio.get_running_loop()
         try:
@@ -107,7 +110,7 @@ class Database:
             raise StoreOpenError(f"cannot open database {path}: {exc}") from exc
         database = cls(connection, executor, path, clock=clock)
         try:
-            await database.run(lambda conn: _migrate(conn, path))
+            await (database.migrate() if migrate else database.schema_status())
         except (sqlite3.Error, StoreUnavailableError) as exc:
             await database.close()
             raise StoreOpenError(f"cannot use database {path}: {exc}") from exc
@@ -121,12 +124,7 @@ class Database:
         """Why the latest write failed, until a later write changes data (a poll that changes
         nothing, or a claim's lease rewritten in place, shows nothing: a full database still
         allows those) or, with no such write, for FAILURE_REPORTED_FOR seconds."""
-        health = self._health
-        if health.failed_at is not None and self._clock() - health.failed_at >= (
-            FAILURE_REPORTED_FOR
-        ):
-            return StoreHealth()
-        return health
+        return self._watch.health
 
     async def run(self, work: Callable[[Connection], T], *, durable: bool = True) -> T:
         """`work` as one write transaction (BEGIN IMMEDIATE ... COMMIT; rolled back if it
@@ -155,14 +153,19 @@ class Database:
         try:
             result = _translated(transaction, conn, work)
         except StoreUnavailableError as exc:
-            if self.health.ok:  # once per run of failures, not once per failed write
-                log.warning("database writes fail: %s", exc)
-            self._health = StoreHealth(failure=str(exc), failed_at=self._clock())
+            self._watch.write_failed(str(exc))
             raise
-        if durable and conn.total_changes != changes and self._health.failure is not None:
-            log.info("database writes succeed again")
-            self._health = StoreHealth()
+        if durable and conn.total_changes != changes:
+            self._watch.data_written()
         return result
+
+    async def schema_status(self) -> SchemaStatus:
+        (version,) = await self.read(lambda conn: conn.execute("PRAGMA user_version").fetchone())
+        return schema_status(int(version))
+
+    async def migrate(self) -> list[int]:
+        """Apply the pending migrations in one transaction; their numbers."""
+        return await self.run(lambda conn: _migrate(conn, self.path))
 
     async def checkpoint(self) -> None:
         """Copy the WAL into the database file and empty it: bytes that the last transactions
@@ -284,14 +287,27 @@ def _in_snapshot(conn: Connection, work: Callable[[Connection], T]) -> T:
         _roll_back(conn)
 
 
-def _migrate(conn: Connection, path: Path) -> None:
+# The number of the table rebuild that fences claims, and of the migration it was swapped with
+# (see `legacy.finish_subscribe_first_4`).
+REBUILD, SUBSCRIBE = 4, 5
+
+
+def _migrate(conn: Connection, path: Path) -> list[int]:
     (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version > len(MIGRATIONS):
-        raise StoreOpenError(f"database {path} has schema {version}, newer than this sethub knows")
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        for statement in _statements(script):
+    applied = []
+    if version == REBUILD and is_subscribe_first_4(conn):
+        finish_subscribe_first_4(conn, _statements(MIGRATIONS[REBUILD - 1].sqlite))
+        conn.execute(f"PRAGMA user_version = {SUBSCRIBE}")
+        version = SUBSCRIBE
+        applied.append(REBUILD)
+    for migration in pending_migrations(version, database=str(path)):
+        if migration.number == 2:
+            complete_schema_1(conn)  # a file made while migration 1 still grew
+        for statement in _statements(migration.sqlite):
             conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute(f"PRAGMA user_version = {migration.number}")
+        applied.append(migration.number)
+    return applied
 
 
 def _statements(script: str) -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from ...sealing import SecretBox
 from ..records import (
@@ -22,32 +21,17 @@ from ..records import (
     Lease,
     NewEvent,
     PublishedEvent,
+    PublishRequest,
     RequeueReport,
+    Settlement,
+    WorkKind,
 )
+from ..signals import WorkSignal
 from .claims import ClaimRequest, claim, start
 from .database import Connection, Database
-from .events import PublishRequest, publish_all
+from .events import publish_all
 
-__all__ = ["Attempt", "Deliveries", "Settlement"]
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """A delivery's new state after an attempt; see `Deliveries.record_many`.
-
-    `body`: the SET rendered for this attempt, kept (if none is yet) so that a retry resends
-    exactly it. `lease`: the claim the attempt was made under; the settlement lands only if
-    the delivery is still pending under it.
-    """
-
-    delivery_id: int
-    subscription_id: int
-    attempt: Attempt
-    state: DeliveryState
-    next_attempt_at: float | None = None
-    rejection: str | None = None
-    body: bytes | None = None
-    lease: Lease = field(kw_only=True)
+__all__ = ["Deliveries"]
 
 
 DELIVERED = DeliveryState.DELIVERED
@@ -128,21 +112,11 @@ def _apply(conn: Connection, settlements: Sequence[Settlement]) -> None:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """What one delivery attempt did, recorded with the state change it causes."""
-
-    started_at: float
-    duration: float
-    outcome: str
-    status: int | None = None
-    error: str | None = None
-
-
 class Deliveries:
-    def __init__(self, db: Database, box: SecretBox) -> None:
+    def __init__(self, db: Database, box: SecretBox, signal: WorkSignal) -> None:
         self._db = db
         self._box = box
+        self._signal = signal
 
     async def publish(
         self, *, topic: str, content_type: str, body: bytes, now: float
@@ -177,7 +151,10 @@ class Deliveries:
         or an event's own) writes nothing and answers what the first request got; the flag says
         the whole answer is a replay.
         """
-        return await self._db.run(lambda conn: publish_all(conn, requests))
+        answers = await self._db.run(lambda conn: publish_all(conn, requests))
+        if any(event.deliveries for events, _ in answers for event in events):
+            self._signal.fire(WorkKind.DELIVERIES)
+        return answers
 
     async def claim_due(
         self,
@@ -304,7 +281,10 @@ class Deliveries:
             )
             return report
 
-        return await self._db.run(requeue)
+        report = await self._db.run(requeue)
+        if report.requeued:
+            self._signal.fire(WorkKind.DELIVERIES)
+        return report
 
     async def release_claims(self) -> None:
         """Single-node start-up: claims left by a killed process are released at once."""

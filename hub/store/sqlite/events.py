@@ -11,28 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple
 
-from ..records import NewEvent, PublishedEvent
+from ..records import NewEvent, PublishedEvent, PublishRequest
 from .database import Connection
 
-__all__ = ["PublishRequest", "publish_all"]
+__all__ = ["publish_all"]
 
 Answer = tuple[list[PublishedEvent], bool]  # the events, and whether all of it is a replay
-
-
-@dataclass(frozen=True, slots=True)
-class PublishRequest:
-    """One publisher request: its events, stored together or not at all."""
-
-    events: tuple[NewEvent, ...]
-    now: float
-    idempotency_key: str | None = None
-    idempotency_window: float = 0.0
-
-    @property
-    def keyed(self) -> bool:
-        return self.idempotency_key is not None or any(e.idempotency_key for e in self.events)
 
 
 def publish_all(conn: Connection, requests: Sequence[PublishRequest]) -> list[Answer]:

@@ -10,7 +10,8 @@ never answer hold only their own host's share (security review M3).
 from __future__ import annotations
 
 from ...sealing import SecretBox
-from ..records import Intent, IntentMode
+from ..records import Intent, IntentMode, WorkKind
+from ..signals import WorkSignal
 from .database import Connection, Database
 from .subscriptions import decode_types, encode_types
 
@@ -44,9 +45,10 @@ RETURNING id, mode, topic, callback, secret, lease_seconds, reason, attempts, au
 
 
 class Intents:
-    def __init__(self, db: Database, box: SecretBox) -> None:
+    def __init__(self, db: Database, box: SecretBox, signal: WorkSignal) -> None:
         self._db = db
         self._box = box
+        self._signal = signal
 
     async def add(
         self,
@@ -88,7 +90,9 @@ class Intents:
             ).fetchone()
             return int(intent_id)
 
-        return await self._db.run(insert)
+        intent_id = await self._db.run(insert)
+        self._signal.fire(WorkKind.INTENTS)
+        return intent_id
 
     async def claim_due(
         self, *, owner: str, now: float, ttl: float, limit: int, per_host: int

@@ -12,7 +12,8 @@ from .database import Connection
 
 __all__ = ["seal_plaintext"]
 
-TABLES_WITH_SECRETS = ("subscriptions", "intents")
+# (table, key column) of every table that holds a sealed secret
+TABLES_WITH_SECRETS = (("subscriptions", "id"), ("intents", "id"), ("sources", "name"))
 
 
 def seal_plaintext(conn: Connection, box: SecretBox) -> int:
@@ -21,14 +22,15 @@ def seal_plaintext(conn: Connection, box: SecretBox) -> int:
     conn.execute("PRAGMA secure_delete = ON")
     try:
         sealed = 0
-        for table in TABLES_WITH_SECRETS:
+        for table, key in TABLES_WITH_SECRETS:
             rows = conn.execute(
-                f"SELECT id, secret FROM {table} WHERE substr(secret, 1, 1) = ?", (PLAIN,)
+                f"SELECT {key} AS key, secret FROM {table} WHERE substr(secret, 1, 1) = ?",
+                (PLAIN,),
             ).fetchall()
             for row in rows:
                 conn.execute(
-                    f"UPDATE {table} SET secret = ? WHERE id = ?",
-                    (box.seal(box.open(row["secret"])), row["id"]),
+                    f"UPDATE {table} SET secret = ? WHERE {key} = ?",
+                    (box.seal(box.open(row["secret"])), row["key"]),
                 )
             sealed += len(rows)
         return sealed

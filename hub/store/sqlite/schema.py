@@ -297,4 +297,15 @@ MIGRATIONS: tuple[str, ...] = (
             ON CONFLICT (state) DO UPDATE SET n = n + 1;
     END;
     """,
+    # 7: inbound sources: identity providers whose native webhooks POST /ingest/NAME accepts.
+    # `secret` is sealed like subscriptions.secret; `options` is a JSON object of vendor details.
+    """
+    CREATE TABLE sources (
+        name       TEXT PRIMARY KEY,
+        vendor     TEXT NOT NULL,
+        secret     BLOB NOT NULL,
+        options    TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL
+    );
+    """,
 )

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from urllib.parse import urlsplit
 
 from ...sealing import SecretBox
+from ..hosts import callback_host
 from ..records import DeliveryState, Subscription
 from .database import Connection, Database
 
@@ -23,10 +23,6 @@ _COLUMNS = (
     "id, topic, callback, secret, lease_seconds, expires_at, created_at, audience, event_types,"
     " token_id"
 )
-
-
-def callback_host(callback: str) -> str:
-    return (urlsplit(callback).hostname or "").lower()
 
 
 def encode_types(event_types: tuple[str, ...] | None) -> str | None:

@@ -5,27 +5,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
-from enum import StrEnum
 
-from ..records import Token
+from ..records import Revocation, Token
+from ..token_cache import FoundTokens
 from .database import Connection, Database
 
-__all__ = ["Revocation", "Tokens"]
+__all__ = ["Tokens"]
 
-# Every publish and every subscription to an identity topic presents a token; a lookup is
-# remembered this long. A token revoked through this object is forgotten at once; one revoked by
-# another process (`sethub tokens revoke`) is refused here at most this long after. Unknown and
-# revoked digests are never remembered.
-FOUND_CACHE_SECONDS = 1.0
-FOUND_CACHE_SIZE = 1024
 _COLUMNS = "id, digest, scope, label, created_at, audiences, revoked_at"
-
-
-class Revocation(StrEnum):
-    REVOKED = "revoked"
-    ALREADY = "already revoked"
-    UNKNOWN = "unknown"
 
 
 def _token(row: sqlite3.Row) -> Token:
@@ -42,7 +29,7 @@ def _token(row: sqlite3.Row) -> Token:
 class Tokens:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._found: dict[str, tuple[float, tuple[str, Token]]] = {}
+        self._found = FoundTokens()
 
     async def add(
         self,
@@ -67,15 +54,12 @@ class Tokens:
 
     async def find(self, digest: str) -> tuple[str, Token] | None:
         """The stored digest with its token, for the caller's constant-time comparison; None for
-        an unknown or revoked token."""
-        cached = self._found.get(digest)
-        if cached is not None and time.monotonic() < cached[0]:
-            return cached[1]
-        found = await self._lookup(digest)
-        if found is not None:
-            if len(self._found) >= FOUND_CACHE_SIZE:
-                self._found.clear()
-            self._found[digest] = (time.monotonic() + FOUND_CACHE_SECONDS, found)
+        an unknown or revoked token (see `FoundTokens` for how long a found one is remembered)."""
+        found = self._found.get(digest)
+        if found is None:
+            found = await self._lookup(digest)
+            if found is not None:
+                self._found.put(digest, found)
         return found
 
     async def _lookup(self, digest: str) -> tuple[str, Token] | None:
@@ -118,7 +102,5 @@ class Tokens:
             return Revocation.REVOKED
 
         outcome = await self._db.run(update)
-        for digest, (_, (_, token)) in list(self._found.items()):
-            if token.id == token_id:
-                del self._found[digest]
+        self._found.forget(token_id)
         return outcome

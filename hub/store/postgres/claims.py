@@ -1,0 +1,145 @@
+"""Claiming deliveries as leases on PostgreSQL, and starting an attempt under one (the rules of
+`..sqlite.claims`: a lease is (owner, expiry, generation), a delivery is claimed and started
+only while its subscription is the same active one, and what is found over is cancelled).
+
+Several nodes claim at once: candidates are locked with `FOR UPDATE SKIP LOCKED`, so a node
+passes over the rows another is claiming instead of waiting for them, and the rows a claim reads
+but does not take are unlocked at its commit. Starts and settlements lock their rows in id order.
+
+Ids come from a sequence and are drawn before commit, so a delivery may become visible after
+one with a larger id: a claim of new work (`newer_than`) can pass over it, and the next full
+claim, which every dispatcher makes at least once per poll interval, takes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from ..claiming import CLAIM_SCAN_FACTOR, ClaimRequest, fair_share
+from ..records import Lease
+from .database import Connection
+from .subscriptions import cancel_pending
+
+__all__ = ["ClaimRequest", "claim", "start"]
+
+# Whether a delivery's subscription is still the one it was made for, and active ($1 is now).
+_SUBSCRIPTION_STATE = (
+    "s.id IS NOT NULL AND s.topic = e.topic AS same_subscription,"
+    " s.id IS NOT NULL AND s.ended_at IS NULL AND s.disabled_at IS NULL AND s.expires_at > $1"
+    " AS active"
+)
+_CLAIMABLE = (
+    "state = 'pending' AND next_attempt_at <= $1"
+    " AND (claim_expires IS NULL OR claim_expires <= $1)"
+    " AND subscription_id <> ALL($2::bigint[]) AND id <> ALL($3::bigint[])"
+)
+_DUE = (
+    f"SELECT id, subscription_id FROM deliveries WHERE {_CLAIMABLE}"
+    " ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED"
+)
+_NEW = (
+    f"SELECT id, subscription_id FROM deliveries WHERE id > $5 AND id <= $6 AND {_CLAIMABLE}"
+    " ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED"
+)
+_LEASE = (
+    "WITH claimed AS ("
+    " UPDATE deliveries SET claimed_by = $2, claim_expires = $3,"
+    " claim_generation = claim_generation + 1 WHERE id = ANY($4::bigint[])"
+    " RETURNING id, event_id, subscription_id, attempts, claim_generation, next_attempt_at,"
+    " jti, body)"
+    " SELECT c.id, c.event_id, c.subscription_id, c.attempts, c.claim_generation, s.topic,"
+    " s.callback, s.secret, s.audience, e.content_type, e.created_at, e.kind, c.jti,"
+    " c.body IS NOT NULL OR e.kind = 'content' AS rendered,"
+    f" COALESCE(c.body, e.body) AS body, {_SUBSCRIPTION_STATE}"
+    " FROM claimed c JOIN events e ON e.id = c.event_id"
+    " LEFT JOIN subscriptions s ON s.id = c.subscription_id"
+    " ORDER BY c.next_attempt_at, c.id"
+)
+_STARTING = (
+    "SELECT d.id, d.subscription_id, d.state, d.claimed_by, d.claim_generation,"
+    f" {_SUBSCRIPTION_STATE}"
+    " FROM deliveries d JOIN events e ON e.id = d.event_id"
+    " LEFT JOIN subscriptions s ON s.id = d.subscription_id"
+    " WHERE d.id = ANY($2::bigint[]) ORDER BY d.id FOR UPDATE OF d"
+)
+_CANCEL_ONE = (
+    "UPDATE deliveries SET state = 'cancelled', claimed_by = NULL, claim_expires = NULL,"
+    " updated_at = $2 WHERE id = ANY($1::bigint[]) AND state = 'pending'"
+)
+
+
+async def claim(conn: Connection, request: ClaimRequest) -> tuple[list[asyncpg.Record], int]:
+    """Lease due deliveries; their rows and the newest delivery id, inside the caller's
+    transaction."""
+    newest = int(await conn.fetchval("SELECT COALESCE(MAX(id), 0) FROM deliveries"))
+    scan = request.limit * CLAIM_SCAN_FACTOR
+    common = (request.now, list(request.busy), list(request.exclude), scan)
+    if request.newer_than is None:
+        candidates = await conn.fetch(_DUE, *common)
+    else:
+        candidates = await conn.fetch(_NEW, *common, request.newer_than, newest)
+    ids, stopped_at = fair_share(
+        ((row["id"], row["subscription_id"]) for row in candidates),
+        limit=request.limit,
+        per_subscription=request.per_subscription,
+        held=request.held,
+    )
+    if request.newer_than is not None:
+        if stopped_at is None and len(candidates) == scan:
+            stopped_at = candidates[-1]["id"]  # the scan's end, not the table's
+        if stopped_at is not None:
+            newest = stopped_at  # the next claim of new work reads on from there
+    if not ids:
+        return [], newest
+    rows = await conn.fetch(_LEASE, request.now, request.owner, request.now + request.ttl, ids)
+    return await _live_only(conn, rows, request.now), newest
+
+
+async def _live_only(
+    conn: Connection, rows: Sequence[asyncpg.Record], now: float
+) -> list[asyncpg.Record]:
+    """The rows that may be sent; the others are cancelled: with all their subscription's queue
+    when the subscription is over, alone when it is not their own."""
+    ended = sorted({row["subscription_id"] for row in rows if _over(row)})
+    strays = [row["id"] for row in rows if not row["same_subscription"]]
+    await cancel_pending(conn, ended, now)
+    if strays:
+        await conn.execute(_CANCEL_ONE, strays, now)
+    return [row for row in rows if row["same_subscription"] and row["active"]]
+
+
+def _holds(row: asyncpg.Record | None, lease: Lease) -> bool:
+    """Whether the delivery is still pending under `lease`."""
+    return (
+        row is not None
+        and row["state"] == "pending"
+        and (row["claimed_by"], row["claim_generation"]) == (lease.owner, lease.generation)
+    )
+
+
+def _over(row: asyncpg.Record) -> bool:
+    return bool(row["same_subscription"]) and not row["active"]
+
+
+async def start(
+    conn: Connection, starts: Sequence[tuple[int, Lease]], *, now: float, ttl: float
+) -> list[bool]:
+    """For each (delivery, lease), whether its attempt may go (see `..sqlite.claims.start`);
+    the leases of those that go are extended to `now + ttl`."""
+    found = await conn.fetch(_STARTING, now, [delivery_id for delivery_id, _ in starts])
+    rows = {row["id"]: row for row in found}
+    held = [_holds(rows.get(delivery_id), lease) for delivery_id, lease in starts]
+    # Among the held, those found over are cancelled (and not sent), as at a claim.
+    holding = [rows[delivery_id] for (delivery_id, _), h in zip(starts, held, strict=True) if h]
+    live = {row["id"] for row in await _live_only(conn, holding, now)}
+    answers = [delivery_id in live and h for (delivery_id, _), h in zip(starts, held, strict=True)]
+    going = [delivery_id for (delivery_id, _), go in zip(starts, answers, strict=True) if go]
+    if going:
+        await conn.execute(
+            "UPDATE deliveries SET claim_expires = $1 WHERE id = ANY($2::bigint[])",
+            now + ttl,
+            going,
+        )
+    return answers

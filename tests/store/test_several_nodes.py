@@ -1,0 +1,124 @@
+"""What several hub nodes on one PostgreSQL database rely on from the store: claims that never
+overlap, a per-host bound that counts every node's claims, an idempotency key published once,
+and a lost connection reported as the store being unavailable, not as a driver's error."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from hub.database_url import PostgresURL
+from hub.store import IntentMode, NewEvent, Store, StoreUnavailableError, open_store
+from hub.store.postgres.database import Connection, PostgresDatabase
+
+TOPIC = "https://hub.example/topics/news"
+
+
+@pytest.fixture
+async def nodes(postgres_url: PostgresURL) -> AsyncIterator[list[Store]]:
+    """Three stores on one database, as three hub nodes would open it."""
+    stores = [await open_store(postgres_url) for _ in range(3)]
+    yield stores
+    for store in stores:
+        await store.close()
+
+
+async def test_nodes_claiming_at_once_never_take_the_same_delivery(nodes: list[Store]) -> None:
+    for n in range(20):
+        await nodes[0].subscriptions.activate(
+            topic=TOPIC, callback=f"https://s{n}.example/cb", secret=None, lease_seconds=600,
+            now=0.0,
+        )
+    await nodes[0].deliveries.publish_batch(
+        [NewEvent(topic=TOPIC, content_type="text/plain", body=b"x") for _ in range(10)], now=1.0
+    )  # 200 deliveries
+
+    async def claim_all(store: Store, owner: str) -> list[int]:
+        taken: list[int] = []
+        while True:
+            claimed = await store.deliveries.claim_due(
+                owner=owner, now=2.0, ttl=60, limit=7, per_subscription=100
+            )
+            if not claimed.deliveries:
+                return taken
+            taken.extend(d.id for d in claimed.deliveries)
+
+    claims = await asyncio.gather(*(claim_all(s, f"node{n}") for n, s in enumerate(nodes)))
+    everything = [delivery for taken in claims for delivery in taken]
+    assert len(everything) == 200 and len(set(everything)) == 200
+
+
+async def test_the_bound_per_callback_host_counts_every_nodes_claims(nodes: list[Store]) -> None:
+    for n in range(6):
+        await nodes[0].intents.add(mode=IntentMode.SUBSCRIBE, topic=TOPIC,
+                                   callback=f"https://a.example/cb{n}", now=0.0,
+                                   callback_host="a.example")
+    claims = await asyncio.gather(*(
+        store.intents.claim_due(owner=f"node{n}", now=1.0, ttl=60, limit=10, per_host=2)
+        for n, store in enumerate(nodes)
+    ))
+    assert sum(len(claimed) for claimed in claims) == 2
+
+
+async def test_one_idempotency_key_given_to_two_nodes_at_once_publishes_once(
+    nodes: list[Store],
+) -> None:
+    await nodes[0].subscriptions.activate(topic=TOPIC, callback="https://a.example/cb",
+                                          secret=None, lease_seconds=600, now=0.0)
+    event = NewEvent(topic=TOPIC, content_type="text/plain", body=b"x")
+    answers = await asyncio.gather(*(
+        store.deliveries.publish_batch([event], now=1.0, idempotency_key="same",
+                                       idempotency_window=60)
+        for store in nodes
+    ))
+    assert len({published[0].id for published, _ in answers}) == 1
+    assert sorted(replayed for _, replayed in answers) == [False, True, True]
+    assert (await nodes[0].deliveries.counts())["pending"] == 1
+
+
+async def test_a_connection_lost_mid_transaction_is_the_store_unavailable(
+    postgres_url: PostgresURL,
+) -> None:
+    """The server ends the connection while a transaction runs (a restart, a failover, an
+    operator): the caller gets StoreUnavailableError (the hub answers 503), the health says so,
+    and the next write, on a new connection, works and clears it."""
+    db = await PostgresDatabase.open(postgres_url, clock=time.time)
+    try:
+        started = asyncio.Event()
+
+        async def slow(conn: Connection) -> None:
+            started.set()
+            await conn.execute("SELECT pg_sleep(10)")
+
+        work = asyncio.create_task(db.run(slow))
+        await asyncio.wait_for(started.wait(), 5)
+        admin = await asyncpg.connect(postgres_url.dsn)
+        try:
+            await until_terminated(admin)
+        finally:
+            await admin.close()
+        with pytest.raises(StoreUnavailableError):
+            await asyncio.wait_for(work, 10)
+        assert db.health.failure is not None
+        assert await db.run(lambda conn: conn.fetchval("SELECT 1")) == 1
+        assert db.health.ok
+    finally:
+        await db.close()
+
+
+async def until_terminated(admin: asyncpg.Connection) -> None:
+    """Terminate the backend sleeping in pg_sleep, once it shows up as active."""
+    for _ in range(100):
+        ended = await admin.fetchval(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep%'"
+            " AND pid <> pg_backend_pid()"
+        )
+        if ended:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the sleeping transaction never showed up")
