@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the image, start docker/compose.yaml with podman-compose (PostgreSQL, two hub nodes, the
 # example receiver) and check that it works: both nodes healthy, the receiver subscribed, an
-# event published to the second node arrives at the receiver as a verified SET, both nodes
-# serve the same JWKS. Everything is torn down at the end (KEEP=1 keeps it running).
+# event published to either node arrives at the receiver as a verified SET, both nodes serve
+# the same JWKS. Everything is torn down at the end (KEEP=1 keeps it running).
 # Not run by CI: it needs podman and podman-compose, and pulls images unless told otherwise.
 #
 #   docker/smoke.sh
@@ -84,11 +84,12 @@ step "start PostgreSQL"
 postgres=$(container postgres)
 wait_for 90 "PostgreSQL healthy" podman healthcheck run "$postgres"
 
-step "start two hub nodes"
-"${compose[@]}" up -d --no-build --no-deps hub1 hub2
+step "start two hub nodes, one after the other"
+"${compose[@]}" up -d --no-build --no-deps hub1
 hub1=$(container hub1)
-hub2=$(container hub2)
 wait_for 90 "hub1 healthy (the image's HEALTHCHECK)" podman healthcheck run "$hub1"
+"${compose[@]}" up -d --no-build --no-deps hub2
+hub2=$(container hub2)
 wait_for 90 "hub2 healthy (the image's HEALTHCHECK)" podman healthcheck run "$hub2"
 [[ $(podman exec "$hub1" id -u) != 0 ]] || fail "the hub runs as root"
 
@@ -104,13 +105,16 @@ step "start the receiver; it subscribes through the alias both nodes answer to"
 receiver=$(container receiver)
 wait_for 60 "the receiver subscribed" sh -c "podman logs '$receiver' 2>&1 | grep -q '^subscribed to '"
 
-step "publish an event to hub2 on 127.0.0.1:$HUB2_PORT"
-answer=$(hub_post "$HUB2_PORT" /events "$publisher" \
-    '{"type":"loginFailed","subject":{"format":"email","email":"smoke@example.com"},"data":{"reason":"smoke test"}}')
-echo "$answer"
-grep -q '"subscriptions": 1' <<<"$answer" || fail "the event did not reach one subscription"
-wait_for 60 "the receiver verified the SET" \
-    sh -c "podman logs '$receiver' 2>&1 | grep -q '^verified login-failed for .*smoke@example.com'"
+for node in 1 2; do
+    port_var=HUB${node}_PORT
+    step "publish an event to hub$node on 127.0.0.1:${!port_var}"
+    answer=$(hub_post "${!port_var}" /events "$publisher" \
+        "{\"type\":\"loginFailed\",\"subject\":{\"format\":\"email\",\"email\":\"hub$node@example.com\"},\"data\":{\"reason\":\"smoke test\"}}")
+    echo "$answer"
+    grep -q '"subscriptions": 1' <<<"$answer" || fail "the event did not reach one subscription"
+    wait_for 60 "the receiver verified the SET of the event published to hub$node" \
+        sh -c "podman logs '$receiver' 2>&1 | grep -q '^verified login-failed for .*hub$node@example.com'"
+done
 podman logs "$receiver" 2>&1 | grep '^verified'
 
 step "both nodes publish the same signing keys"
@@ -123,5 +127,14 @@ kids1=$(kids "$HUB1_PORT")
 kids2=$(kids "$HUB2_PORT")
 echo "hub1 $kids1, hub2 $kids2"
 [[ $kids1 != "[]" && $kids1 == "$kids2" ]] || fail "the nodes publish different keys"
+
+step "a key rotated in hub1's container is published by both nodes"
+podman exec "$hub1" sethub keys rotate --grace 60 >/dev/null 2>&1 || fail "sethub keys rotate"
+rotated() {
+    local now1 now2
+    now1=$(kids "$HUB1_PORT") && now2=$(kids "$HUB2_PORT") && [[ $now1 != "$kids1" && $now1 == "$now2" ]]
+}
+wait_for 10 "both nodes publish the new key" rotated
+echo "both publish $(kids "$HUB1_PORT")"
 
 printf '\nsmoke test passed: PostgreSQL, two healthy hub nodes, a verified SET at the receiver\n'

@@ -236,6 +236,21 @@ def test_every_hub_flag_and_variable_is_a_setting_and_the_nodes_agree() -> None:
             first.db, first.set_issuer, first.secret_key)
 
 
+def test_every_node_signs_with_the_keys_in_one_shared_volume() -> None:
+    (workdir,) = [arguments for name, arguments in stages()[-1] if name == "WORKDIR"]
+    mounts: set[tuple[str | None, Path]] = set()
+    for name, service in hub_services().items():
+        keys = Path(workdir) / service_settings(service).keys_dir
+        (volume,) = [mount.split(":")[0] for mount in service.get("volumes", [])
+                     if mount.split(":")[1] == str(keys)] or [None]
+        assert volume in compose()["volumes"], f"{name}: its keys directory {keys} is no volume"
+        mounts.add((volume, keys))
+    assert len(mounts) == 1, f"the nodes keep their keys apart: {mounts}"
+    ((_, keys),) = mounts
+    # Made in the image, so that the volume is the unprivileged user's.
+    assert f"-m 0700 {workdir} {keys}" in DOCKERFILE.read_text()
+
+
 def test_published_ports_are_the_image_port_on_loopback() -> None:
     port = image_environment()["SETHUB_PORT"]
     for name, service in hub_services().items():
