@@ -66,7 +66,7 @@ async def describe(session: aiohttp.ClientSession, topic: str) -> dict[str, Any]
 
 
 async def main(args: argparse.Namespace) -> None:
-    origin = f"http://127.0.0.1:{args.port}"  # the hub's default aud: our callback's origin
+    origin = args.origin or f"http://127.0.0.1:{args.port}"  # the hub's default aud
     bearer = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -85,7 +85,7 @@ async def main(args: argparse.Namespace) -> None:
         runner = web.AppRunner(app)
         await runner.setup()
         try:
-            await web.TCPSite(runner, "127.0.0.1", args.port).start()
+            await web.TCPSite(runner, args.listen, args.port).start()
             subscription = await subscriber.subscribe(args.topic, headers=bearer)
             print(f"subscribed to {args.topic}", flush=True)
             await stop.wait()
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> str | None:
     except (aiohttp.ClientError, TimeoutError) as exc:
         return f"cannot reach {args.topic} ({exc or 'timed out'}): is the hub running?"
     except OSError as exc:
-        return f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}; choose another --port"
+        return f"cannot listen on {args.listen}:{args.port}: {exc.strerror}; choose another --port"
     return None
 
 
@@ -115,6 +115,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--topic", required=True, help="an identity topic URL of the hub")
     parser.add_argument("--port", type=int, default=9001, help="the callback's port (loopback)")
+    parser.add_argument("--listen", default="127.0.0.1",
+                        help="address to listen on (0.0.0.0 in a container)")
+    parser.add_argument("--origin", default=None,
+                        help="the URL the hub reaches this receiver at, also the SETs' audience"
+                        " (default http://127.0.0.1:PORT)")
     parser.add_argument("--issuer", default=None,
                         help="the SETs' issuer (default: as the topic describes it)")
     parser.add_argument("--token", default=os.environ.get("SETHUB_TOKEN"),
