@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings, flag, load_settings
+from ..config.reference import shown_default
 
 __all__ = ["add_config_flag", "add_setting_flags", "command_settings", "shown_default"]
 
@@ -35,23 +36,6 @@ def _is_list(annotation: Any) -> bool:
     if origin is typing.Annotated:
         return _is_list(typing.get_args(annotation)[0])
     return origin is list
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(value)
-
-
-def shown_default(value: Any) -> str | None:
-    """A default as a user would type it (`10,30,120`, `sethub.db`, `off`), None for none."""
-    if value is None or value == []:
-        return None
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, list | tuple):
-        return ",".join(_number(v) if isinstance(v, float) else str(v) for v in value)
-    if isinstance(value, float):
-        return _number(value)
-    return str(value)
 
 
 def _help(name: str) -> str:

@@ -1,9 +1,9 @@
 """`sethub serve`: run the hub until SIGTERM or SIGINT.
 
-Every field of `Settings` is a flag, generated from the model so flags, env vars and the README
-table cannot drift apart. The start-up order is the order of what can go wrong: settings, then the
-port (nothing is created before it is ours), then the database, then the signing keys; each
-failure is one line naming its own cause.
+Every field of `Settings` is a flag, generated from the model so flags, env vars and
+docs/configuration.md (`python -m hub.config.reference`) cannot drift apart. The start-up order
+is the order of what can go wrong: settings, then the port (nothing is created before it is
+ours), then the database, then the signing keys; each failure is one line naming its own cause.
 """
 
 from __future__ import annotations
