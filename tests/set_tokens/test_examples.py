@@ -118,3 +118,27 @@ async def test_the_receiver_reads_the_hub_from_the_topic_and_prints_rejections(
         for child in children.values():
             if child.poll() is None:
                 child.kill()
+
+
+async def test_the_subscriber_prints_each_delivery_and_unsubscribes(
+    hubs: tuple[RunningHub, RunningHub], tmp_path: Path
+) -> None:
+    """The content topic's happy path (the README's quickstart ran it before `sethub listen`)."""
+    hub = hubs[0]
+    await hub.create_topic("news", b"first post")
+    topic, out = hub.topic_url("news"), tmp_path / "subscriber.out"
+    with out.open("w") as handle:
+        child = subprocess.Popen(
+            [sys.executable, str(EXAMPLES / "subscriber.py"), "--topic", topic,
+             "--port", str(free_port())],
+            stdout=handle, stderr=subprocess.STDOUT)
+    try:
+        await until(lambda: "verified subscribe (lease " in out.read_text(), timeout=30)
+        await hub.create_topic("news", b"second post")
+        await until(lambda: "delivery (text/plain): second post" in out.read_text(), timeout=30)
+        child.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(child.wait, 20) == 0, out.read_text()
+        assert "verified unsubscribe" in out.read_text()
+    finally:
+        if child.poll() is None:
+            child.kill()
