@@ -26,3 +26,21 @@ def _sqlite_rows(path: Path, sql: str, params: tuple[object, ...]) -> list[tuple
         return [tuple(row) for row in conn.execute(sql, params).fetchall()]
     finally:
         conn.close()
+
+
+async def change(database: DatabaseLocation, sql: str, *params: object) -> None:
+    """Run one writing statement from outside, as an operator with sqlite3 or psql would (or
+    an older sethub, whose rows a test needs)."""
+    if isinstance(database, PostgresURL):
+        await postgres_query(database, sql, *params)
+    else:
+        await asyncio.to_thread(_sqlite_change, database, sql, params)
+
+
+def _sqlite_change(path: Path, sql: str, params: tuple[object, ...]) -> None:
+    conn = sqlite3.connect(path, timeout=10)
+    try:
+        with conn:
+            conn.execute(sql, params)
+    finally:
+        conn.close()

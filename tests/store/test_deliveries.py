@@ -17,7 +17,7 @@ from hub.store import (
     WorkKind,
 )
 
-from .raw import rows
+from .raw import change, rows
 
 TOPIC = "https://hub.example/topics/news"
 
@@ -188,6 +188,37 @@ async def test_dead_letters_are_listed_and_requeued_only_for_current_subscriptio
     report = await store.deliveries.requeue(None, now=6.0)
     assert report.requeued == [] and report.ended == [dead[b.id].delivery_id]
     assert later.deliveries == 1  # not due yet at the claim above
+
+
+async def test_a_requeued_identity_delivery_is_signed_again_with_its_jti(
+    store: Store, database: DatabaseLocation
+) -> None:
+    """The SET kept for retries is forgotten when a dead delivery is re-queued (it may be older
+    than receivers accept by then), so the next attempt renders it again with the same jti. A
+    delivery stored before jtis were (migration 3) keeps its SET: its jti is in no other place."""
+    a = await _subscribe(store, "a")
+    before_jtis = await _subscribe(store, "before-jtis")
+    event = NewEvent(topic=TOPIC, content_type="application/secevent+jwt", body=b'{"e":1}',
+                     kind=EventKind.IDENTITY, event_type="urn:a", txn="t")
+    await store.deliveries.publish_batch([event], now=1.0)
+    claimed = {d.subscription_id: d for d in (await store.deliveries.claim_due(
+        owner="n", now=2.0, ttl=10, limit=10, per_subscription=10)).deliveries}
+    await change(database, "UPDATE deliveries SET jti = NULL WHERE id = ?",
+                 claimed[before_jtis.id].id)
+    failed = Attempt(started_at=3.0, duration=0.1, outcome="failed", status=503)
+    assert await store.deliveries.record_many([
+        Settlement(d.id, sid, failed, DeliveryState.DEAD, body=f"SET for {sid}".encode(),
+                   lease=d.lease)
+        for sid, d in claimed.items()
+    ]) == [True, True]
+
+    assert len((await store.deliveries.requeue(None, now=5.0)).requeued) == 2
+    again = {d.subscription_id: d for d in (await store.deliveries.claim_due(
+        owner="n", now=5.0, ttl=10, limit=10, per_subscription=10)).deliveries}
+    resigned, kept = again[a.id], again[before_jtis.id]
+    assert not resigned.rendered and resigned.body == b'{"e":1}'
+    assert resigned.jti == claimed[a.id].jti is not None
+    assert kept.rendered and kept.body == f"SET for {before_jtis.id}".encode()
 
 
 async def test_finished_work_is_purged_after_the_retention(

@@ -247,7 +247,8 @@ class Deliveries:
 
     async def requeue(self, ids: Sequence[int] | None, *, now: float) -> RequeueReport:
         """Give dead deliveries a fresh retry budget (all of them when `ids` is None), but only
-        those whose subscription is still the current, enabled one."""
+        those whose subscription is still the current, enabled one. A re-queued identity
+        delivery is signed again at its next attempt, with its jti (see the SQLite form)."""
 
         async def requeue(conn: Connection) -> RequeueReport:
             query = (
@@ -275,7 +276,8 @@ class Deliveries:
                     report.requeued.append(delivery_id)
             await conn.execute(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1,"
-                " claimed_by = NULL, claim_expires = NULL, updated_at = $1"
+                " claimed_by = NULL, claim_expires = NULL, updated_at = $1,"
+                " body = CASE WHEN jti IS NULL THEN body END"
                 " WHERE state = 'dead' AND id = ANY($2::bigint[])",
                 now,
                 report.requeued,

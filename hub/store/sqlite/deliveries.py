@@ -244,7 +244,12 @@ class Deliveries:
     async def requeue(self, ids: Sequence[int] | None, *, now: float) -> RequeueReport:
         """Give dead deliveries a fresh retry budget (all of them when `ids` is None), but only
         those whose subscription is still the current, enabled one: a dead delivery of an ended
-        subscription is never sent again, to anyone."""
+        subscription is never sent again, to anyone.
+
+        A re-queued identity delivery forgets the SET it was signed with (`body`), so its next
+        attempt signs it again: same jti (stored with the delivery), fresh iat. The old SET may
+        be days old by now, older than receivers accept (set_tokens' max_age). One stored
+        before jtis were (migration 3) keeps its SET: signing again would change its jti."""
 
         def requeue(conn: Connection) -> RequeueReport:
             query = (
@@ -275,7 +280,8 @@ class Deliveries:
                     report.requeued.append(delivery_id)
             conn.execute(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?,"
-                " claimed_by = NULL, claim_expires = NULL, updated_at = ?"
+                " claimed_by = NULL, claim_expires = NULL, updated_at = ?,"
+                " body = CASE WHEN jti IS NULL THEN body END"
                 " WHERE state = 'dead' AND id IN (SELECT value FROM json_each(?))",
                 (now, now, json.dumps(report.requeued)),
             )
