@@ -31,10 +31,22 @@ from .claims import ClaimRequest, claim, start
 from .database import Connection, Database
 from .events import publish_all
 
-__all__ = ["Deliveries"]
+__all__ = ["PURGE_STATEMENTS", "Deliveries"]
 
 
 DELIVERED = DeliveryState.DELIVERED
+
+# The janitor's purge after the retention period, in order, each with the one parameter: what
+# is older than that. The first counts as "removed". Each walks an index to the rows it may
+# remove (migrations 4 and 8), never a whole table: the sweep runs on the store's only thread.
+PURGE_STATEMENTS = (
+    "DELETE FROM deliveries WHERE state IN ('delivered', 'cancelled') AND updated_at < ?",
+    "DELETE FROM events WHERE created_at < ? AND NOT EXISTS "
+    "(SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+    "DELETE FROM subscriptions WHERE ended_at < ? AND NOT EXISTS "
+    "(SELECT 1 FROM deliveries d WHERE d.subscription_id = subscriptions.id)",
+    "DELETE FROM idempotency_keys WHERE created_at < ?",
+)
 
 
 def _settle_all(conn: Connection, settlements: Sequence[Settlement]) -> list[bool]:
@@ -323,22 +335,10 @@ class Deliveries:
         and the ended subscriptions no delivery names any more."""
 
         def purge(conn: Connection) -> int:
-            removed = conn.execute(
-                "DELETE FROM deliveries WHERE state IN ('delivered', 'cancelled') "
-                "AND updated_at < ?",
-                (older_than,),
-            ).rowcount
-            conn.execute(
-                "DELETE FROM events WHERE created_at < ? AND NOT EXISTS "
-                "(SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
-                (older_than,),
-            )
-            conn.execute(
-                "DELETE FROM subscriptions WHERE ended_at < ? AND NOT EXISTS "
-                "(SELECT 1 FROM deliveries d WHERE d.subscription_id = subscriptions.id)",
-                (older_than,),
-            )
-            conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (older_than,))
+            deliveries, *the_rest = PURGE_STATEMENTS
+            removed = conn.execute(deliveries, (older_than,)).rowcount
+            for statement in the_rest:
+                conn.execute(statement, (older_than,))
             return removed
 
         return await self._db.run(purge)
