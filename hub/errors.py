@@ -8,6 +8,7 @@
     │   ├── TopicNotAllowed       the hub's policy refuses the topic
     │   └── CallbackNotAllowed    the callback resolves to an address the hub will not call
     ├── NotFound (404)
+    ├── RequestTimeout (408)      the body did not arrive in time; the connection is closed
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
     ├── TooManyRequests (429)     a rate limit or a cap was reached; carries Retry-After
@@ -30,6 +31,7 @@ __all__ = [
     "InvalidBody",
     "NotFound",
     "PayloadTooLarge",
+    "RequestTimeout",
     "StoreUnavailable",
     "TooManyRequests",
     "TopicNotAllowed",
@@ -43,6 +45,8 @@ STORE_RETRY_AFTER_SECONDS = 5
 class HubError(Exception):
     status = 500
     code = "internal_error"
+    # The connection ends with the answer: what is left of the request will never be read.
+    closes_connection = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -92,6 +96,18 @@ class CallbackNotAllowed(Forbidden):
 class NotFound(HubError):
     status = 404
     code = "not_found"
+
+
+class RequestTimeout(HubError):
+    """A request whose body was still not all there after `body_read_timeout`: answered, and
+    its connection closed, so a client that stalls mid-body holds neither for long."""
+
+    status = 408
+    code = "request_timeout"
+    closes_connection = True
+
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}
 
 
 class PayloadTooLarge(HubError):
