@@ -12,7 +12,8 @@
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
     ├── TooManyRequests (429)     a rate limit or a cap was reached; carries Retry-After
-    └── StoreUnavailable (503)    the database cannot take writes now (locked, disk full)
+    ├── StoreUnavailable (503)    the database cannot take writes now (locked, disk full)
+    └── ShuttingDown (503)        the hub is stopping: the request was not taken, or not confirmed
 
 A WebSub request the Recommendation does not allow raises `hub.websub.ProtocolError`
 instead (the protocol module knows nothing of HTTP answers); it is answered 400 like BadRequest.
@@ -32,6 +33,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "RequestTimeout",
+    "ShuttingDown",
     "StoreUnavailable",
     "TooManyRequests",
     "TopicNotAllowed",
@@ -40,6 +42,7 @@ __all__ = [
 ]
 
 STORE_RETRY_AFTER_SECONDS = 5
+SHUTDOWN_RETRY_AFTER_SECONDS = 5
 
 
 class HubError(Exception):
@@ -138,3 +141,14 @@ class StoreUnavailable(HubError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)}
+
+
+class ShuttingDown(HubError):
+    """The hub is stopping: a publish it no longer takes, or one it took but could not confirm
+    before the stop's deadline (its outcome is unknown: the same event ids publish it once)."""
+
+    status = 503
+    code = "shutting_down"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(SHUTDOWN_RETRY_AFTER_SECONDS)}
