@@ -67,11 +67,11 @@ async def describe(session: aiohttp.ClientSession, topic: str) -> dict[str, Any]
     return about
 
 
-async def listen(runner: web.AppRunner, port: int) -> None:
+async def listen(runner: web.AppRunner, host: str, port: int) -> None:
     try:
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await web.TCPSite(runner, host, port).start()
     except OSError as exc:
-        raise Stop(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; "
+        raise Stop(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
                    "choose another --port") from exc
 
 
@@ -112,7 +112,7 @@ async def main(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    origin = f"http://127.0.0.1:{args.port}"
+    origin = args.origin or f"http://127.0.0.1:{args.port}"
     try:
         seen = SqliteReplayCache(args.replay_db)
     except ConfigurationError as exc:
@@ -134,7 +134,7 @@ async def main(args: argparse.Namespace) -> None:
         runner = web.AppRunner(app)
         await runner.setup()
         try:
-            await listen(runner, args.port)
+            await listen(runner, args.listen, args.port)
             topic = await subscribe(subscriber, args.topic, args.token)
             print(f"subscribed to {args.topic}", flush=True)
             await stop.wait()
@@ -161,6 +161,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--topic", required=True, help="an identity topic URL of the hub")
     parser.add_argument("--port", type=int, default=9001, help="the callback's port (loopback)")
+    parser.add_argument("--listen", default="127.0.0.1",
+                        help="address to listen on (0.0.0.0 in a container)")
+    parser.add_argument("--origin", default=None,
+                        help="the URL the hub reaches this receiver at, also the SETs' audience"
+                        " (default http://127.0.0.1:PORT)")
     parser.add_argument("--issuer", default=None,
                         help="the SETs' issuer (default: as the topic describes it)")
     parser.add_argument("--jwks", default=None,
