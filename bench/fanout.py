@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 import aiohttp
-from set_tokens import SigningKey, build_claims, sign_claims
+from set_tokens import SigningKey
+from set_tokens.lowlevel import build_claims, sign_claims
 
 from _harness import cpu_seconds, running_hub_process, stats, subscribe_all, subscribers
 

@@ -4,7 +4,7 @@ bench/fanout.py reports.
     python bench/floor.py [--requests 30000] [--alg ES256|RS256] [--db PATH]
 
 Each step is measured alone, with no hub running:
-- signing one SET with set_tokens.sign_claims (CPU per SET, in this process);
+- signing one SET with set_tokens.lowlevel.sign_claims (CPU per SET, in this process);
 - POSTing that SET to loopback subscribers, 64 requests in flight: the client CPU per request of
   aiohttp's client (what bench/fanout.py's baseline uses) and of the hub's own HTTP/1.1 client;
 - what the subscriber process spends per request (in bench/fanout.py it shares the two cores
@@ -30,7 +30,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-from set_tokens import SigningKey, build_claims, sign_claims
+from set_tokens import SigningKey
+from set_tokens.lowlevel import build_claims, sign_claims
 from yarl import URL
 
 from _harness import insert_subscriptions, subscribers

@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 import jwt
 
-from set_tokens import ALGORITHMS, ReplayCache, SigningKey, StaticJwks, Verifier, build_claims
+from set_tokens import ALGORITHMS, ReplayCache, SigningKey, StaticJwks, Verifier
+from set_tokens.lowlevel import build_claims
 from set_tokens import issue as issue_set
 from set_tokens.events import CAEP_BASE
 

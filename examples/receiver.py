@@ -1,15 +1,14 @@
-"""A complete SET receiver: subscribe to an identity topic, verify each SET, print the event.
+"""A SET receiver on set_tokens: subscribe to an identity topic, verify each SET, print the event.
 
     python examples/receiver.py --topic http://127.0.0.1:8080/topics/login --token "$SUBTOKEN"
 
-Identity topics take a subscriber token (`sethub tokens create --scope subscribe:login`), given
-with --token or SETHUB_TOKEN; it goes only to the hub, with the subscribe and unsubscribe requests.
+`sethub listen` does the same without the repository; this is the code to start a receiver of
+your own from. Identity topics take a subscriber token (`sethub tokens create --scope
+subscribe:login`), given with --token or SETHUB_TOKEN; it goes only to the hub.
 
-The issuer and the JWKS URL come from the topic's own JSON description (GET the topic URL), so the
-hub can run on any port. Accepted SETs are remembered in an SQLite file (--replay-db), so a
-restarted receiver still refuses one it has already acted on. Every verified event and every
-rejected SET is printed. Problems in the way (the hub is down, the port is busy, no such topic,
-the hub refuses the callback) end it with one line that says what to do.
+The issuer and JWKS URL come from the topic's JSON description (GET the topic URL), so the hub can
+run on any port. Accepted SETs are remembered in an SQLite file (--replay-db), so a restarted
+receiver still refuses one it has already acted on. Ctrl-C unsubscribes.
 """
 
 from __future__ import annotations
@@ -28,78 +27,14 @@ from aiohttp import web
 
 from set_tokens import (
     ALGORITHMS,
-    ConfigurationError,
-    DiscoveryError,
     RemoteJwks,
     SetError,
     SqliteReplayCache,
     SubscriptionFailed,
-    Unavailable,
     VerifiedSet,
     Verifier,
     WebSubSubscriber,
 )
-
-HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
-
-
-class Stop(Exception):
-    """Why the receiver cannot go on, in one line for the user."""
-
-
-async def describe(session: aiohttp.ClientSession, topic: str) -> dict[str, Any]:
-    """The identity topic's JSON description: it names the SETs' issuer and its JWKS URL."""
-    try:
-        async with session.get(topic, headers={"Accept": "application/json"}) as response:
-            if response.status == 404:
-                raise Stop(f"no such topic: {topic} (identity topics are /topics/NAME, "
-                           "listed at /topics)")
-            if response.status != 200:
-                raise Stop(f"{topic} answered HTTP {response.status}")
-            about = await response.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise Stop(f"cannot reach {topic} ({exc or 'timed out'}): is the hub running?") from exc
-    except ValueError as exc:
-        raise Stop(f"{topic} is not an identity topic: it does not describe itself") from exc
-    if not (isinstance(about, dict) and isinstance(about.get("issuer"), str)
-            and isinstance(about.get("jwks_uri"), str)):
-        raise Stop(f"{topic} is not an identity topic: no issuer and jwks_uri in its description")
-    return about
-
-
-async def listen(runner: web.AppRunner, host: str, port: int) -> None:
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError as exc:
-        raise Stop(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
-                   "choose another --port") from exc
-
-
-async def subscribe(subscriber: WebSubSubscriber, topic: str, token: str | None) -> str:
-    """Subscribe; the topic URL the hub knows it by (its rel=self)."""
-    bearer = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        subscription = await subscriber.subscribe(topic, headers=bearer)
-    except DiscoveryError as exc:
-        if exc.status == 404:
-            raise Stop(f"no such topic: {topic}") from exc
-        raise Stop(f"cannot subscribe: {exc}") from exc
-    except SubscriptionFailed as exc:
-        hint = ""
-        if exc.status == 403 and "callback" in str(exc):
-            hint = ("; this receiver's callback is on loopback: start the hub with "
-                    "--allow-private-callbacks")
-        raise Stop(f"{exc}{hint}") from exc
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise Stop(f"cannot subscribe to {topic}: {exc or 'timed out'}") from exc
-    return subscription.topic
-
-
-def on_rejection(error: SetError | Unavailable) -> None:
-    if isinstance(error, SetError):
-        print(f"rejected a SET: {error.err}: {error.description}", flush=True)
-    else:
-        print(f"cannot verify a SET now, the hub will retry: {error}", flush=True)
 
 
 async def on_event(event: VerifiedSet) -> None:
@@ -108,24 +43,40 @@ async def on_event(event: VerifiedSet) -> None:
     print(f"verified {event.event_name} for {subject}: {payload}", flush=True)
 
 
+def on_rejection(error: Exception) -> None:
+    if isinstance(error, SetError):
+        print(f"rejected a SET: {error.err}: {error.description}", flush=True)
+    else:  # KeysUnavailable: answered 503, so the hub sends the SET again later
+        print(f"cannot verify a SET now, the hub will retry: {error}", flush=True)
+
+
+async def describe(session: aiohttp.ClientSession, topic: str) -> dict[str, Any]:
+    """The identity topic's JSON description: it names the SETs' issuer and its JWKS URL."""
+    async with session.get(topic, headers={"Accept": "application/json"}) as response:
+        if response.status == 404:
+            raise LookupError(f"no such topic: {topic}")
+        response.raise_for_status()
+        try:
+            about = await response.json(content_type=None)
+        except ValueError:  # not JSON: a content topic
+            about = None
+    if not isinstance(about, dict) or "issuer" not in about or "jwks_uri" not in about:
+        raise LookupError(f"{topic} is not an identity topic (sethub listen takes any topic)")
+    return about
+
+
 async def main(args: argparse.Namespace) -> None:
+    origin = args.origin or f"http://127.0.0.1:{args.port}"  # the hub's default aud
+    bearer = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    origin = args.origin or f"http://127.0.0.1:{args.port}"
-    try:
-        seen = SqliteReplayCache(args.replay_db)
-    except ConfigurationError as exc:
-        raise Stop(str(exc)) from exc
-    async with aiohttp.ClientSession(timeout=HTTP_TIMEOUT) as session:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         about = await describe(session, args.topic)
-        verifier = Verifier(
-            issuer=args.issuer or about["issuer"],
-            audience=origin,  # the hub's default audience: our callback's origin
-            algorithms=list(ALGORITHMS),
-            jwks=RemoteJwks(args.jwks or about["jwks_uri"], session=session),
-            replay_cache=seen,
-        )
+        verifier = Verifier(issuer=args.issuer or about["issuer"], audience=origin,
+                            algorithms=list(ALGORITHMS),
+                            jwks=RemoteJwks(about["jwks_uri"], session=session),
+                            replay_cache=SqliteReplayCache(args.replay_db))
         subscriber = WebSubSubscriber(callback_url=f"{origin}/callback", session=session,
                                       verifier=verifier, on_event=on_event,
                                       on_rejection=on_rejection)
@@ -134,27 +85,30 @@ async def main(args: argparse.Namespace) -> None:
         runner = web.AppRunner(app)
         await runner.setup()
         try:
-            await listen(runner, args.listen, args.port)
-            topic = await subscribe(subscriber, args.topic, args.token)
+            await web.TCPSite(runner, args.listen, args.port).start()
+            subscription = await subscriber.subscribe(args.topic, headers=bearer)
             print(f"subscribed to {args.topic}", flush=True)
             await stop.wait()
-            try:
-                await subscriber.unsubscribe(topic)
-            except (SubscriptionFailed, aiohttp.ClientError, TimeoutError) as exc:
-                print(f"could not unsubscribe: {exc}", file=sys.stderr)
+            await subscriber.unsubscribe(subscription.topic)
         finally:
             await subscriber.close()
             await runner.cleanup()
-            seen.close()
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> str | None:
+    """None once unsubscribed; else one line that says what went wrong."""
     try:
         asyncio.run(main(args))
-    except Stop as stop:
-        print(f"receiver.py: {stop}", file=sys.stderr)
-        return 1
-    return 0
+    except SubscriptionFailed as exc:
+        loopback = exc.status == 403 and "callback" in str(exc)
+        return f"{exc}{'; start the hub with --allow-private-callbacks' if loopback else ''}"
+    except LookupError as exc:  # no such topic, or not an identity topic
+        return str(exc)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return f"cannot reach {args.topic} ({exc or 'timed out'}): is the hub running?"
+    except OSError as exc:
+        return f"cannot listen on {args.listen}:{args.port}: {exc.strerror}; choose another --port"
+    return None
 
 
 if __name__ == "__main__":
@@ -168,10 +122,9 @@ if __name__ == "__main__":
                         " (default http://127.0.0.1:PORT)")
     parser.add_argument("--issuer", default=None,
                         help="the SETs' issuer (default: as the topic describes it)")
-    parser.add_argument("--jwks", default=None,
-                        help="the issuer's JWKS URL (default: as the topic describes it)")
     parser.add_argument("--token", default=os.environ.get("SETHUB_TOKEN"),
                         help="subscriber token (default: env SETHUB_TOKEN)")
     parser.add_argument("--replay-db", type=Path, default=Path("receiver-jti.db"),
                         help="SQLite file of the SETs accepted so far (default ./receiver-jti.db)")
-    sys.exit(run(parser.parse_args()))
+    problem = run(parser.parse_args())
+    sys.exit(f"receiver.py: {problem}" if problem else 0)

@@ -29,7 +29,8 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from set_tokens import DEFAULT_NAMESPACE, Catalog
+from set_tokens import Catalog
+from set_tokens.events import DEFAULT_NAMESPACE
 
 from .appkeys import (
     CATALOG,

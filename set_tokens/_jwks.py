@@ -20,8 +20,8 @@ from typing import Any, Protocol
 import aiohttp
 
 from ._bodies import read_body
-from ._errors import ConfigurationError, KeysUnavailable
 from ._keys import KeySet, SigningKey
+from .errors import ConfigurationError, KeysUnavailable
 
 __all__ = ["JwksSource", "RemoteJwks", "StaticJwks"]
 

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from ._errors import ConfigurationError
+from .errors import ConfigurationError
 
 __all__ = ["ALGORITHMS", "Algorithm", "KeySet", "KeyState", "SigningKey", "jwk_thumbprint"]
 

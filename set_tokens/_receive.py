@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from ._bodies import read_body
-from ._errors import InvalidRequest, ReplayedToken, SetError, Unavailable
 from ._verify import VerifiedSet, Verifier
+from .errors import InvalidRequest, ReplayedToken, SetError, Unavailable
 
 __all__ = [
     "MAX_SET_BYTES",

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ._errors import ConfigurationError, Unavailable
+from .errors import ConfigurationError, Unavailable
 
 __all__ = ["SqliteReplayCache"]
 

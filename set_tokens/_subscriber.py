@@ -28,9 +28,9 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from ._bodies import read_body
-from ._errors import ReplayedToken, SetError, Unavailable
 from ._receive import SET_MEDIA_TYPE, rejection_response, unavailable_response
 from ._verify import VerifiedSet, Verifier
+from .errors import ReplayedToken, SetError, Unavailable
 
 __all__ = [
     "DiscoveryError",
@@ -38,6 +38,7 @@ __all__ = [
     "TopicSubscription",
     "WebSubSubscriber",
     "discover",
+    "signature_valid",
 ]
 
 log = logging.getLogger("set_tokens.subscriber")
@@ -55,21 +56,18 @@ VERIFIED_PARAMETERS = ("hub.mode", "hub.topic", "hub.challenge", "hub.lease_seco
 LEASE = re.compile(r"[0-9]{1,10}")  # str.isdigit() also takes "²", which int() refuses
 
 
-class DiscoveryError(Exception):
-    """The topic URL did not advertise a hub and a self URL. `status` is the topic URL's HTTP
-    status when it answered (404: no such topic), None when it could not be reached."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 class SubscriptionFailed(Exception):
     """The hub refused the request (`status` is its HTTP status), or never verified it."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class DiscoveryError(SubscriptionFailed):
+    """The topic URL did not advertise a hub and a self URL, so no subscription could be asked
+    for. `status` is the topic URL's HTTP status when it answered (404: no such topic), None when
+    it could not be reached."""
 
 
 async def discover(session: aiohttp.ClientSession, topic_url: str) -> tuple[str, str]:
@@ -90,6 +88,8 @@ async def discover(session: aiohttp.ClientSession, topic_url: str) -> tuple[str,
         selves = [url for url, rel in links if rel == "self"]
         if hubs and selves:
             return hubs[0], selves[0]
+    if status == 404:
+        raise DiscoveryError(f"no such topic: {topic_url} answered 404", status=status)
     if status is not None and status >= 400:
         raise DiscoveryError(f"{topic_url} answered {status}", status=status)
     raise DiscoveryError(

@@ -28,9 +28,13 @@ from typing import Any
 import jwt
 from pydantic import BaseModel, ValidationError
 
-from ._catalog import Catalog, EventType, InvalidEventPayload, default_catalog
 from ._claims import SecurityEventToken
-from ._errors import (
+from ._issue import SET_TYP
+from ._jose import ED25519, decode
+from ._jwks import JwksSource
+from ._keys import ALGORITHMS
+from ._replay import ReplayCache, ReplayStore
+from .errors import (
     ConfigurationError,
     InvalidAudience,
     InvalidIssuer,
@@ -39,11 +43,7 @@ from ._errors import (
     KeysUnavailable,
     ReplayedToken,
 )
-from ._issue import SET_TYP
-from ._jose import ED25519, decode
-from ._jwks import JwksSource
-from ._keys import ALGORITHMS
-from ._replay import ReplayCache, ReplayStore
+from .events import Catalog, EventType, InvalidEventPayload, default_catalog
 
 __all__ = [
     "DEFAULT_CLOCK_SKEW",
@@ -65,10 +65,15 @@ KEY_TYPES = {"RS256": "RSA", "PS256": "RSA", "ES256": "EC", "EdDSA": "OKP", ED25
 
 @dataclass(frozen=True)
 class VerifiedSet:
+    """A SET that passed every check. `event_type` is never None: for an event URI the catalog
+    does not know it is `EventType.unknown(uri)` (`known` False, named by its URI), and `payload`
+    is then an `EventPayload` holding every member as sent. So `event_type.name`, `event_name`
+    and `payload.model_dump()` work for every verified SET."""
+
     claims: SecurityEventToken
     header: dict[str, Any]
-    event_type: EventType | None  # None: an event URI the catalog does not know
-    payload: BaseModel | dict[str, Any]
+    event_type: EventType
+    payload: BaseModel  # an instance of event_type.payload_model
     token: str = ""  # the compact SET as received: keep it to prove later who said what
 
     @property
@@ -78,8 +83,8 @@ class VerifiedSet:
     @property
     def event_name(self) -> str:
         """The catalog's short name of the event, or its URI for an event the catalog does not
-        know (`event_type` is None then)."""
-        return self.event_type.name if self.event_type is not None else self.event_uri
+        know."""
+        return self.event_type.name
 
 
 def _replay_key(claims: SecurityEventToken) -> str:
@@ -273,11 +278,12 @@ class Verifier:
         """Accept this SET's jti again: its processing failed and the transmitter will resend."""
         self.replay_cache.forget(_replay_key(verified.claims))
 
-    def _event(self, parsed: SecurityEventToken) -> tuple[EventType | None, Any]:
+    def _event(self, parsed: SecurityEventToken) -> tuple[EventType, BaseModel]:
         try:
             event_type = self.catalog.by_uri(parsed.event_uri)
-        except LookupError:
-            return None, parsed.event_payload  # unknown events are passed on, not refused
+        except LookupError:  # unknown events are passed on, not refused
+            unknown = EventType.unknown(parsed.event_uri)
+            return unknown, unknown.payload_model.model_validate(parsed.event_payload)
         try:
             return event_type, self.catalog.validate_payload(event_type, parsed.event_payload)
         except InvalidEventPayload as exc:

@@ -16,11 +16,11 @@ from .. import __version__
 from ..config import ConfigError
 from ..signing.keydir import SigningKeysError
 from ..store import StoreOpenError
-from . import db, deliveries, keys, publish, serve, sources, tokens, verify
+from . import db, deliveries, keys, listen, publish, serve, sources, tokens, verify
 
 __all__ = ["main"]
 
-SUBCOMMANDS = (serve, tokens, sources, keys, publish, verify, deliveries, db)
+SUBCOMMANDS = (serve, tokens, sources, keys, publish, listen, verify, deliveries, db)
 # Every file sethub writes (the database and its -wal/-shm, signing keys, the key manifest) holds
 # secrets or personal data: the owner's alone, whatever umask the shell was started with.
 PRIVATE_UMASK = 0o077

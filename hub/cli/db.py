@@ -13,19 +13,34 @@ import sys
 
 from ..config import Settings
 from ..store import SchemaStatus, StoreOpenError
+from .examples import with_examples
 from .existing_store import open_existing_store
 from .options import add_config_flag, add_setting_flags, command_settings
 
 __all__ = ["register"]
 
 
+EXAMPLES = {
+    "status": "sethub db status --db sethub.db",
+    "migrate": "# a PostgreSQL database, before the hub's nodes start on a new version\n"
+    "sethub db migrate --db postgresql://sethub@127.0.0.1/sethub",
+}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("db", help="the database's schema: status and migrations")
+    parser = subparsers.add_parser(
+        "db", help="the database's schema: status and migrations",
+        **with_examples(*EXAMPLES.values()),
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     status = actions.add_parser(
-        "status", help="the schema version and the migrations pending (exit 1 if newer than sethub)"
+        "status",
+        help="the schema version and the migrations pending (exit 1 if newer than sethub)",
+        **with_examples(EXAMPLES["status"]),
     )
-    migrate = actions.add_parser("migrate", help="apply the pending migrations")
+    migrate = actions.add_parser(
+        "migrate", help="apply the pending migrations", **with_examples(EXAMPLES["migrate"])
+    )
     for action, run in ((status, run_status), (migrate, run_migrate)):
         add_setting_flags(action, ["db"])
         add_config_flag(action)

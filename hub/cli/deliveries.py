@@ -15,6 +15,7 @@ import time
 
 from ..config import Settings
 from ..store import DeliveryState, RequeueReport, StoreOpenError
+from .examples import with_examples
 from .existing_store import open_existing_store
 from .options import add_config_flag, add_setting_flags, command_settings
 
@@ -24,10 +25,21 @@ ENDED = "subscription has ended"
 DISABLED = "subscription is disabled (subscribing again enables it)"
 
 
+EXAMPLES = {
+    "list": "# the dead letters: deliveries whose retry budget is spent\n"
+    "sethub deliveries list --state dead --limit 20",
+    "retry": "sethub deliveries retry 12 13\nsethub deliveries retry --all",
+}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("deliveries", help="inspect and re-queue deliveries")
+    parser = subparsers.add_parser(
+        "deliveries", help="inspect and re-queue deliveries", **with_examples(*EXAMPLES.values())
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="list deliveries in a state (JSON lines)")
+    listing = actions.add_parser(
+        "list", help="list deliveries in a state (JSON lines)", **with_examples(EXAMPLES["list"])
+    )
     add_setting_flags(listing, ["db"])
     add_config_flag(listing)
     listing.add_argument(
@@ -43,7 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="most deliveries listed, newest first (default 100)",
     )
     listing.set_defaults(func=run_list)
-    retry = actions.add_parser("retry", help="re-queue dead deliveries with a fresh budget")
+    retry = actions.add_parser(
+        "retry", help="re-queue dead deliveries with a fresh budget",
+        **with_examples(EXAMPLES["retry"]),
+    )
     add_setting_flags(retry, ["db"])
     add_config_flag(retry)
     which = retry.add_mutually_exclusive_group(required=True)

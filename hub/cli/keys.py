@@ -15,6 +15,7 @@ from pathlib import Path
 from set_tokens import ALGORITHMS, ConfigurationError, KeySet, SigningKey
 
 from ..signing.keydir import problem
+from .examples import with_examples
 from .options import add_config_flag, add_setting_flags, command_settings
 
 __all__ = ["register"]
@@ -22,12 +23,25 @@ __all__ = ["register"]
 DEFAULT_GRACE_SECONDS = 3600.0
 
 
+EXAMPLES = {
+    "generate": "sethub keys generate --alg ES256",
+    "list": "sethub keys list",
+    "rotate": "# publish a new key now; it signs a day later, once receivers have fetched it\n"
+    "sethub keys rotate --grace 86400",
+    "retire": "# stop publishing the former key (its KID as sethub keys list shows it)\n"
+    "sethub keys retire KID",
+    "jwks": "sethub keys jwks",
+}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("keys", help="manage the SET signing keys")
+    parser = subparsers.add_parser(
+        "keys", help="manage the SET signing keys", **with_examples(*EXAMPLES.values())
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = actions.add_parser(name, help=help_text)
+        sub = actions.add_parser(name, help=help_text, **with_examples(EXAMPLES[name]))
         add_setting_flags(sub, ["keys_dir"])
         add_config_flag(sub)
         return sub

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from .examples import with_examples
+
 __all__ = ["register"]
 
 TIMEOUT_SECONDS = 30
@@ -24,7 +26,17 @@ EPOCH_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("publish", help="publish an identity event to a hub")
+    parser = subparsers.add_parser(
+        "publish",
+        help="publish an identity event to a hub",
+        **with_examples(
+            "sethub publish --token \"$TOKEN\" --type login-failed \\\n"
+            "    --subject '{\"format\":\"email\",\"email\":\"jane@example.com\"}'"
+            " --data '{\"reason\":\"bad password\"}'",
+            "# events written out as JSON (one object, or an array), to another hub",
+            "sethub publish --token \"$TOKEN\" --file events.json --hub https://hub.example.org",
+        ),
+    )
     parser.add_argument(
         "--hub",
         default=os.environ.get("SETHUB_HUB", "http://127.0.0.1:8080"),

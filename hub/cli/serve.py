@@ -20,6 +20,7 @@ from aiohttp import web
 
 from ..app import create_app
 from ..config import ConfigError, Settings
+from .examples import with_examples
 from .listener import bind, is_wildcard, serve_on
 from .options import add_config_flag, add_setting_flags, command_settings
 
@@ -53,7 +54,17 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("serve", help="run the hub")
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the hub",
+        **with_examples(
+            "# on http://127.0.0.1:8080, data in ./sethub.db and ./sethub-keys; loopback callbacks"
+            "\n# allowed (for sethub listen and the examples)",
+            "sethub serve --allow-private-callbacks",
+            "# behind a proxy, on every address, with a settings file",
+            "sethub serve --host 0.0.0.0 --public-url https://hub.example.org --config sethub.toml",
+        ),
+    )
     add_setting_flags(parser)
     add_config_flag(parser)
     parser.set_defaults(func=run)

@@ -16,6 +16,7 @@ import time
 from ..config import Settings
 from ..intake.bridges.sources import InvalidSource, new_source, source_url
 from ..store import SealingError, Source, SourceExists, StoreOpenError
+from .examples import with_examples
 from .existing_store import open_existing_store
 from .options import add_config_flag, add_setting_flags, command_settings
 
@@ -29,11 +30,23 @@ def _common(parser: argparse.ArgumentParser) -> None:
     add_config_flag(parser)
 
 
+EXAMPLES = {
+    "add": "# Logto's webhooks in at /ingest/logto, signed with the key Logto shows\n"
+    "sethub sources add logto --vendor logto --secret SIGNING_KEY",
+    "list": "sethub sources list",
+    "remove": "sethub sources remove logto",
+}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("sources", help="manage inbound identity-provider webhooks")
+    parser = subparsers.add_parser(
+        "sources", help="manage inbound identity-provider webhooks",
+        **with_examples(*EXAMPLES.values()),
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = actions.add_parser(
-        "add", help="register a source; prints JSON {name, vendor, url, secret} as its last line"
+        "add", help="register a source; prints JSON {name, vendor, url, secret} as its last line",
+        **with_examples(EXAMPLES["add"]),
     )
     add.add_argument("name")
     add.add_argument("--vendor", required=True, choices=VENDORS)
@@ -42,10 +55,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="a vendor detail (docs/bridges.md), repeatable")
     _common(add)
     add.set_defaults(func=run_add)
-    listing = actions.add_parser("list", help="list sources (JSON lines, no secrets)")
+    listing = actions.add_parser(
+        "list", help="list sources (JSON lines, no secrets)", **with_examples(EXAMPLES["list"])
+    )
     _common(listing)
     listing.set_defaults(func=run_list)
-    remove = actions.add_parser("remove", help="remove a source")
+    remove = actions.add_parser(
+        "remove", help="remove a source", **with_examples(EXAMPLES["remove"])
+    )
     remove.add_argument("name")
     _common(remove)
     remove.set_defaults(func=run_remove)

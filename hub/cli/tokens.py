@@ -22,6 +22,7 @@ from ..intake.auth import (
     normalize_scope,
 )
 from ..store import Revocation, StoreOpenError, Token
+from .examples import with_examples
 from .existing_store import open_existing_store
 from .options import add_config_flag, add_setting_flags, command_settings
 
@@ -37,10 +38,24 @@ AUDIENCE_HELP = (
 )
 
 
+EXAMPLES = {
+    "create": "# a subscriber token for the login topic, then a publisher token\n"
+    "SUBTOKEN=$(sethub tokens create --scope subscribe:login | tail -n 1)\n"
+    "TOKEN=$(sethub tokens create --scope publish --label my-idp | tail -n 1)",
+    "list": "sethub tokens list",
+    "revoke": "sethub tokens revoke 3",
+}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("tokens", help="manage publisher and subscriber tokens")
+    parser = subparsers.add_parser(
+        "tokens", help="manage publisher and subscriber tokens", **with_examples(*EXAMPLES.values())
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = actions.add_parser("create", help="create a token and print it as the last line")
+    create = actions.add_parser(
+        "create", help="create a token and print it as the last line",
+        **with_examples(EXAMPLES["create"]),
+    )
     add_setting_flags(create, ["db"])
     add_config_flag(create)
     create.add_argument("--scope", default="publish", help=SCOPE_HELP)
@@ -50,12 +65,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument("--label", default=None, help="a note to recognise the token by")
     create.set_defaults(func=run_create)
     listing = actions.add_parser(
-        "list", help="list tokens as JSON lines: id, scope, audiences, label, created, revoked"
+        "list", help="list tokens as JSON lines: id, scope, audiences, label, created, revoked",
+        **with_examples(EXAMPLES["list"]),
     )
     add_setting_flags(listing, ["db"])
     add_config_flag(listing)
     listing.set_defaults(func=run_list)
-    revoke = actions.add_parser("revoke", help="stop a token working (by its id, see list)")
+    revoke = actions.add_parser(
+        "revoke", help="stop a token working (by its id, see list)",
+        **with_examples(EXAMPLES["revoke"]),
+    )
     add_setting_flags(revoke, ["db"])
     add_config_flag(revoke)
     revoke.add_argument("id", type=int, metavar="ID")

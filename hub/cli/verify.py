@@ -13,21 +13,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from set_tokens import (
-    ALGORITHMS,
-    DEFAULT_MAX_AGE,
-    ConfigurationError,
-    RemoteJwks,
-    SetError,
-    StaticJwks,
-    Verifier,
-)
+from set_tokens import ALGORITHMS, ConfigurationError, RemoteJwks, SetError, StaticJwks, Verifier
+from set_tokens.lowlevel import DEFAULT_MAX_AGE
+
+from .examples import with_examples
 
 __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("verify", help="verify a Security Event Token")
+    parser = subparsers.add_parser(
+        "verify",
+        help="verify a Security Event Token",
+        **with_examples(
+            "sethub verify \"$SET\" --jwks http://127.0.0.1:8080/.well-known/jwks.json \\\n"
+            "    --issuer http://127.0.0.1:8080 --audience http://127.0.0.1:9001",
+            "# the SET on standard input, the keys from a file (sethub keys jwks > jwks.json)",
+            "sethub verify - --jwks jwks.json --issuer http://127.0.0.1:8080 \\\n"
+            "    --audience http://127.0.0.1:9001 < set.jwt",
+        ),
+    )
     parser.add_argument("token", help="the compact SET, or - to read it from standard input")
     parser.add_argument("--jwks", required=True, help="JWKS URL (http/https) or file")
     parser.add_argument("--issuer", required=True, help="the iss the SET must carry (exactly)")
@@ -87,7 +92,7 @@ async def _verify(args: argparse.Namespace, token: str) -> dict[str, object]:
     return {
         "header": verified.header,
         "claims": verified.claims.to_claims(),
-        "event": verified.event_type.name if verified.event_type else None,
+        "event": verified.event_name,
     }
 
 

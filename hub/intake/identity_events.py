@@ -18,15 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from set_tokens import (
-    Catalog,
-    EventType,
-    InvalidEventPayload,
-    InvalidSubjectIdentifier,
-    UnknownEventType,
-    parse_subject_identifier,
-)
-from set_tokens.events import CAEP_BASE
+from set_tokens import Catalog
+from set_tokens.events import CAEP_BASE, EventType, InvalidEventPayload, UnknownEventType
+from set_tokens.subjects import InvalidSubjectIdentifier, parse_subject_identifier
 
 from ..batching import Batcher
 from ..config import Settings

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
-from set_tokens import Catalog, EventType, UnknownEventType
+from set_tokens import Catalog
+from set_tokens.events import EventType, UnknownEventType
 
 from ..config import Settings
 from ..errors import CallbackNotAllowed, Forbidden, TooManyRequests, TopicNotAllowed

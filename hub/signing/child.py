@@ -16,7 +16,8 @@ import socket
 import struct
 from typing import Any
 
-from set_tokens import SigningKey, sign_claims
+from set_tokens import SigningKey
+from set_tokens.lowlevel import sign_claims
 
 __all__ = ["FRAME_HEADER", "serve", "sign_batch"]
 

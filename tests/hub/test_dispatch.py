@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hub.store import DeliveryState
-from set_tokens import signature_valid
+from set_tokens.websub import signature_valid
 
 from ..store.raw import rows
 from .support import RunningHub, Subscriber, until

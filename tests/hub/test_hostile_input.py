@@ -41,7 +41,8 @@ from hub.websub import (
     normalize_url,
     parse_hub_request,
 )
-from set_tokens import DEFAULT_NAMESPACE, Catalog
+from set_tokens import Catalog
+from set_tokens.events import DEFAULT_NAMESPACE
 
 from .hostile_values import (
     EVENT_BODIES,

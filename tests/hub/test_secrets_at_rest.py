@@ -18,7 +18,7 @@ import pytest
 from hub.cli import main
 from hub.sealing import SealingError, SecretBox, parse_key
 from hub.store import StoreOpenError, open_store
-from set_tokens import signature_valid
+from set_tokens.websub import signature_valid
 
 from .process import query, start_hub_process
 from .support import free_port, start_hub, start_subscriber, stop_hub, until

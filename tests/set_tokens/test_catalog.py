@@ -7,8 +7,15 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from set_tokens import Catalog, EventType, InvalidEventPayload, UnknownEventType, default_catalog
-from set_tokens.events import CAEP_BASE, RISC_BASE
+from set_tokens import Catalog
+from set_tokens.events import (
+    CAEP_BASE,
+    RISC_BASE,
+    EventType,
+    InvalidEventPayload,
+    UnknownEventType,
+    default_catalog,
+)
 from set_tokens.events._sources import VENDOR_SOURCES
 
 from .vendor_event_names import CORRECTED, DOCUMENTED, INVENTED

@@ -1,7 +1,9 @@
 """examples/receiver.py and examples/subscriber.py as a user runs them (walkthrough findings 7 and
 8): the receiver finds the issuer and JWKS from the topic, on a hub that is not on port 8080, and
 prints rejections; both end with one line, no traceback, when the hub is down, the port is busy,
-the topic is unknown, or the hub refuses a loopback callback."""
+the topic is unknown, or the hub refuses a loopback callback. They are thin scripts on the names
+at the top of set_tokens (issue 17); `sethub listen` (tests/hub/test_listen_command.py) is the
+same experience without the repository."""
 
 from __future__ import annotations
 
@@ -55,18 +57,18 @@ async def test_each_example_ends_with_one_line_when_something_is_in_the_way(
 ) -> None:
     allowing, refusing = hubs
     nobody = f"http://127.0.0.1:{free_port()}"
-    cases = {
-        "hub down": (f"{nobody}/topics/login", free_port(), "is the hub running?"),
+    cases = {  # None: a free port of its own for each run (the runs go at once)
+        "hub down": (f"{nobody}/topics/login", None, f"cannot reach {nobody}/topics/login"),
         "port busy": (allowing.topic_url("login"), busy_port,
                       f"cannot listen on 127.0.0.1:{busy_port}"),
-        "unknown topic": (allowing.topic_url("no-such-topic"), free_port(), "no such topic"),
-        "loopback refused": (refusing.topic_url("login"), free_port(),
+        "unknown topic": (allowing.topic_url("no-such-topic"), None, "no such topic"),
+        "loopback refused": (refusing.topic_url("login"), None,
                              "start the hub with --allow-private-callbacks"),
     }
     # Identity topics take a subscriber token: the refusing hub's, so that the callback check is
     # what refuses (the allowing hub's tokens are not valid there).
     runs = {
-        (example, case): run_example(example, "--topic", topic, "--port", str(port),
+        (example, case): run_example(example, "--topic", topic, "--port", str(port or free_port()),
                                      "--token", refusing.subscriber_token, cwd=tmp_path)
         for example in ("receiver.py", "subscriber.py")
         for case, (topic, port, _) in cases.items()

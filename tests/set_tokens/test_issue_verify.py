@@ -28,9 +28,9 @@ from set_tokens import (
     StaticJwks,
     Verifier,
     issue,
-    jwk_thumbprint,
 )
 from set_tokens.events import CAEP_BASE
+from set_tokens.lowlevel import jwk_thumbprint
 
 SESSION_REVOKED = CAEP_BASE + "session-revoked"
 SUBJECT = {"format": "iss_sub", "iss": "https://idp.example.com/123456789/",

@@ -17,7 +17,6 @@ from set_tokens import (
     RemoteJwks,
     SigningKey,
     StaticJwks,
-    TopicSubscription,
     VerifiedSet,
     Verifier,
     WebSubSubscriber,
@@ -25,6 +24,7 @@ from set_tokens import (
     make_push_handler,
 )
 from set_tokens.events import CAEP_BASE
+from set_tokens.websub import TopicSubscription
 
 from ..hub.support import free_port
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from set_tokens import InvalidSubjectIdentifier, parse_subject_identifier, subjects_match
+from set_tokens.subjects import InvalidSubjectIdentifier, parse_subject_identifier, subjects_match
 
 VALID = [
     {"format": "account", "uri": "acct:example.user@service.example.com"},

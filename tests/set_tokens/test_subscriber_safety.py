@@ -26,13 +26,13 @@ from set_tokens import (
     SetError,
     SigningKey,
     StaticJwks,
-    TopicSubscription,
-    Unavailable,
     Verifier,
     WebSubSubscriber,
     issue,
 )
+from set_tokens.errors import Unavailable
 from set_tokens.events import CAEP_BASE
+from set_tokens.websub import TopicSubscription
 
 from ..hub.support import free_port, start_hub, stop_hub, until
 

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from set_tokens import SecurityEventToken, SigningKey, StaticJwks, Verifier, sign_claims
+from set_tokens import SigningKey, StaticJwks, Verifier
 from set_tokens.events import CAEP_BASE
+from set_tokens.lowlevel import SecurityEventToken, sign_claims
 
 RFC8417_FIG1 = {
     "iss": "https://scim.example.com", "iat": 1458496025, "jti": "3d0c3cf797584bd193bd0fb1bd4e7d30",

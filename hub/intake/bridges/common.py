@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from set_tokens import Catalog, EventType, UnknownEventType
+from set_tokens import Catalog
+from set_tokens.events import EventType, UnknownEventType
 from set_tokens.events._sources import case_insensitive
 
 from ...errors import BadRequest, Unauthorized

@@ -1,8 +1,11 @@
-"""Errors of set_tokens. Token problems carry their RFC 8935 §2.4 error code.
+"""Every error set_tokens raises. Token problems carry their RFC 8935 §2.4 error code.
+
+The SET errors, `ConfigurationError` and `KeysUnavailable` are also at the top of `set_tokens`;
+the rest are in the submodule named on the right.
 
 SetError                        .err: RFC 8935 code, .description: safe for the transmitter
 ├── InvalidRequest              invalid_request: unparseable, wrong shape, not a SET
-│   └── ReplayedToken           a jti seen before
+│   └── ReplayedToken           a jti accepted before (answer 202: it was received already)
 ├── InvalidKey                  invalid_key: bad signature, unknown kid, unacceptable algorithm
 ├── InvalidIssuer               invalid_issuer
 ├── InvalidAudience             invalid_audience
@@ -16,6 +19,15 @@ Unavailable                     something the receiver needs is out of reach rig
 │                               on the token; answer 503 + Retry-After and the transmitter retries
 └── KeysUnavailable             the issuer's keys cannot be fetched (also a ConfigurationError,
                                 which is what RemoteJwks.key raised for a failed fetch before)
+
+SubscriptionFailed              set_tokens.websub: the hub refused a (un)subscribe or never
+│                               verified it; .status is the hub's HTTP status
+└── DiscoveryError              set_tokens.websub: the topic URL names no hub (.status 404: no
+                                such topic; None: it cannot be reached)
+
+UnknownEventType (LookupError)  set_tokens.events: a name or URI the catalog does not know
+InvalidEventPayload (ValueError)  set_tokens.events: a payload that does not fit its event type
+InvalidSubjectIdentifier (ValueError)  set_tokens.subjects: not an RFC 9493 subject identifier
 """
 
 from __future__ import annotations

@@ -20,10 +20,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .events._caep import CAEP_BASE
-from .events._entries import BUILT_IN, PAYLOAD_DEPENDENT, PAYLOAD_DEPENDENT_MEANINGS
-from .events._risc import RISC_BASE
-from .events._sources import VENDOR_SOURCES, case_insensitive
+from ._caep import CAEP_BASE
+from ._common import EventPayload
+from ._entries import BUILT_IN, PAYLOAD_DEPENDENT, PAYLOAD_DEPENDENT_MEANINGS
+from ._risc import RISC_BASE
+from ._sources import VENDOR_SOURCES, case_insensitive
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -37,6 +38,8 @@ __all__ = [
 # Identity events without a standard URI: `f"{namespace}{name}"`. A URN, so it claims no domain;
 # an operator may use a URL of their own (`--event-namespace https://idp.example/events/`).
 DEFAULT_NAMESPACE = "urn:sethub:event-type:"
+# The `standard` of an EventType made for an event URI the catalog does not know.
+UNKNOWN = "unknown"
 
 
 class UnknownEventType(LookupError):
@@ -57,14 +60,31 @@ class InvalidEventPayload(ValueError):
 
 @dataclass(frozen=True)
 class EventType:
+    """An event type: its URI, short name, topic and payload model.
+
+    A verified SET always has one, even for an event URI the catalog does not know (a receiver
+    passes such events on rather than refusing them): `EventType.unknown(uri)`, whose `known` is
+    False, whose `name` is the URI itself, and whose payload model keeps every member.
+    """
+
     uri: str
     name: str
-    topic: str
+    topic: str  # "" for an unknown event type: no topic of this hub carries it
     payload_model: type[BaseModel]
     aliases: Mapping[str, str] = field(default_factory=dict)  # alias -> vendor
     defaults: Mapping[str, Any] = field(default_factory=dict)
-    standard: str = "custom"  # "caep" | "risc" | "sethub" | "custom"
+    standard: str = "custom"  # "caep" | "risc" | "sethub" | "custom" | "unknown"
     sources: Mapping[str, str] = field(default_factory=dict)  # alias -> vendor doc page
+
+    @classmethod
+    def unknown(cls, uri: str) -> EventType:
+        """The event type of a URI no catalog entry has: named by the URI, without a topic."""
+        return cls(uri=uri, name=uri, topic="", payload_model=EventPayload, standard=UNKNOWN)
+
+    @property
+    def known(self) -> bool:
+        """Whether the catalog knows this event type (False: made by `unknown()`)."""
+        return self.standard != UNKNOWN
 
 
 class Catalog:
