@@ -7,8 +7,13 @@
     /topics/{name} discovery and content, /healthz, /metrics
 
 Each resource is opened in its own cleanup context (acquire, yield, release), in order: store,
-outbound client, domain services, background workers, janitor. Shutdown runs them backwards: the
-workers stop claiming and let in-flight work finish up to `shutdown_timeout`.
+signer, domain services and background workers, janitor. A stop first stops taking work: the
+listening sockets close, then (on_shutdown, while aiohttp still lets requests in flight finish)
+identity publishing takes no more events and lets the group commits already taken finish, up to
+`shutdown_timeout`, so every publisher gets an answer. Then the cleanup contexts run backwards:
+the janitor stops, the workers stop claiming and let in-flight work finish up to
+`shutdown_timeout`, the signer signs what is queued and ends its processes, and the store
+closes last, with nothing left running that could still use it.
 """
 
 from __future__ import annotations
@@ -90,7 +95,15 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.cleanup_ctx.append(_signer)
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_janitor)
+    app.on_shutdown.append(_stop_taking_events)
     return app
+
+
+async def _stop_taking_events(app: web.Application) -> None:
+    """Refuse new identity publishes and let those taken commit, while their callers still
+    wait for the answer (aiohttp cancels requests in flight only after on_shutdown)."""
+    if IDENTITY in app:
+        await app[IDENTITY].close(app[SETTINGS].shutdown_timeout)
 
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
@@ -187,7 +200,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         dispatcher.start()
         yield
         await asyncio.gather(
-            verifier.stop(settings.shutdown_timeout), dispatcher.stop(settings.shutdown_timeout)
+            app[IDENTITY].close(settings.shutdown_timeout),  # done already, unless no on_shutdown
+            verifier.stop(settings.shutdown_timeout),
+            dispatcher.stop(settings.shutdown_timeout),
         )
 
 

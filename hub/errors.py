@@ -8,10 +8,12 @@
     │   ├── TopicNotAllowed       the hub's policy refuses the topic
     │   └── CallbackNotAllowed    the callback resolves to an address the hub will not call
     ├── NotFound (404)
+    ├── RequestTimeout (408)      the body did not arrive in time; the connection is closed
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
     ├── TooManyRequests (429)     a rate limit or a cap was reached; carries Retry-After
-    └── StoreUnavailable (503)    the database cannot take writes now (locked, disk full)
+    ├── StoreUnavailable (503)    the database cannot take writes now (locked, disk full)
+    └── ShuttingDown (503)        the hub is stopping: the request was not taken, or not confirmed
 
 A WebSub request the Recommendation does not allow raises `hub.websub.ProtocolError`
 instead (the protocol module knows nothing of HTTP answers); it is answered 400 like BadRequest.
@@ -30,6 +32,8 @@ __all__ = [
     "InvalidBody",
     "NotFound",
     "PayloadTooLarge",
+    "RequestTimeout",
+    "ShuttingDown",
     "StoreUnavailable",
     "TooManyRequests",
     "TopicNotAllowed",
@@ -38,11 +42,14 @@ __all__ = [
 ]
 
 STORE_RETRY_AFTER_SECONDS = 5
+SHUTDOWN_RETRY_AFTER_SECONDS = 5
 
 
 class HubError(Exception):
     status = 500
     code = "internal_error"
+    # The connection ends with the answer: what is left of the request will never be read.
+    closes_connection = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -94,6 +101,18 @@ class NotFound(HubError):
     code = "not_found"
 
 
+class RequestTimeout(HubError):
+    """A request whose body was still not all there after `body_read_timeout`: answered, and
+    its connection closed, so a client that stalls mid-body holds neither for long."""
+
+    status = 408
+    code = "request_timeout"
+    closes_connection = True
+
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}
+
+
 class PayloadTooLarge(HubError):
     status = 413
     code = "payload_too_large"
@@ -122,3 +141,14 @@ class StoreUnavailable(HubError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)}
+
+
+class ShuttingDown(HubError):
+    """The hub is stopping: a publish it no longer takes, or one it took but could not confirm
+    before the stop's deadline (its outcome is unknown: the same event ids publish it once)."""
+
+    status = 503
+    code = "shutting_down"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(SHUTDOWN_RETRY_AFTER_SECONDS)}

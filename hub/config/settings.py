@@ -196,6 +196,12 @@ class Settings(BaseSettings):
         description="how long a connection may wait for its next request (idle, or with half"
         " its headers sent), seconds",
     )
+    body_read_timeout: float = Field(
+        default=20.0,
+        gt=0,
+        description="how long a request may take to send its body once a handler reads it"
+        " (408 and the connection closed after that), seconds",
+    )
     max_concurrent_deliveries: int = Field(
         default=64,
         gt=0,

@@ -8,6 +8,7 @@ and an idempotency `id`. A batch is validated whole: one bad event refuses the b
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -23,7 +24,7 @@ from set_tokens.subjects import InvalidSubjectIdentifier, parse_subject_identifi
 
 from ..batching import Batcher
 from ..config import Settings
-from ..errors import BadRequest
+from ..errors import BadRequest, ShuttingDown
 from ..metrics import Metrics
 from ..store import EventKind, NewEvent, PublishedEvent, PublishRequest, Store
 
@@ -248,6 +249,13 @@ class IdentityPublishing:
             store.deliveries.publish_requests
         )
 
+    async def close(self, timeout: float) -> None:
+        """At a stop: take no more publishes (each is refused, 503), let the batches already
+        taken commit for up to `timeout` seconds, then give up on the rest (their callers are
+        refused too). Every caller is answered, and no batch is left running when the store
+        closes after this."""
+        await self._publishes.close(timeout=timeout)
+
     def parse(self, body: bytes) -> list[ValidatedEvent]:
         return parse_events(body, self.catalog, max_batch=self._settings.max_batch_events)
 
@@ -288,7 +296,19 @@ class IdentityPublishing:
             idempotency_key=f"{publisher}:request:{request_key}" if request_key else None,
             idempotency_window=self._settings.idempotency_window,
         )
-        answer = await self._publishes.submit(request)
+        if self._publishes.closed:
+            raise ShuttingDown("the hub is stopping and takes no more events; retry shortly")
+        try:
+            answer = await self._publishes.submit(request)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this request itself is cancelled, not only its batch
+            # `close` gave up on the batch: it may have been stored or not.
+            raise ShuttingDown(
+                "the hub stopped before these events were confirmed stored; retry them"
+                " (with the same event ids they publish once)"
+            ) from None
         if answer is None:
             raise RuntimeError("the publish batch gave no answer")
         published, replayed = answer

@@ -1,7 +1,8 @@
 """The one place errors become HTTP responses, and the request counter.
 
 `HubError`s render as text/plain for the WebSub surface and as a JSON object
-`{"error": ..., "message": ...}` for the JSON APIs. A store that cannot work now is a 503 with
+`{"error": ..., "message": ...}` for the JSON APIs; one that `closes_connection` is sent at once
+and its connection closed. A store that cannot work now is a 503 with
 Retry-After, logged in one line with its cause. A client that goes away mid-request is one line
 too. Anything else that escapes a handler is logged and answered with a bare 500, never a
 traceback.
@@ -9,6 +10,7 @@ traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -56,6 +58,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except HubError as error:
+        if error.closes_connection:
+            return await _answer_and_close(request, render_error(request, error))
         return render_error(request, error)
     except ProtocolError as error:
         bad = BadRequest(error.message)
@@ -79,6 +83,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return render_error(request, BadRequest("the client closed the connection"))
     except Exception:
         return _internal_error(request)
+
+
+async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send `response` now and close the connection after it. aiohttp would otherwise go on
+    reading what is left of the request body for up to ten seconds (its lingering time) before
+    closing, and that is the part a stalled client never sends."""
+    response.force_close()
+    with contextlib.suppress(ConnectionError):  # a client gone already is sent nothing
+        await response.prepare(request)
+        await response.write_eof()
+    request.protocol.force_close()  # the answer is written: it goes out before the close
+    return response
 
 
 def _internal_error(request: web.Request) -> web.Response:

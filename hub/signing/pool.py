@@ -153,7 +153,8 @@ class SigningPool:
         self._idle.put_nowait(replacement)
 
     async def close(self) -> None:
-        """Close every socket (each process then exits), and wait for the processes."""
+        """Close every socket (each process then exits), and wait for the processes, and for
+        the answers still being read for abandoned requests (they end at the closed socket)."""
         self._closed = True
         if self._starting is not None and not self._starting.done():
             self._starting.cancel()
@@ -164,6 +165,7 @@ class SigningPool:
         await asyncio.gather(
             *(loop.run_in_executor(None, _reap, member.process) for member in self._members)
         )
+        await asyncio.gather(*self._dropping, return_exceptions=True)
 
 
 def _reap(process: BaseProcess) -> None:

@@ -159,4 +159,8 @@ class SetSigner:
             return await self._pool.call(child.sign_batch, work, pems)
 
     async def close(self) -> None:
+        """After the dispatcher has stopped: let the batches being signed finish (for up to
+        `shutdown_timeout`; a batch takes milliseconds), then end the signing processes. A
+        batch left running would read from a closed pool after its caller had gone."""
+        await self._batches.close(timeout=self._settings.shutdown_timeout)
         await self._pool.close()

@@ -194,7 +194,8 @@ class DeliveriesRepository(Protocol):
 
     async def requeue(self, ids: Sequence[int] | None, *, now: float) -> RequeueReport:
         """Give dead deliveries of current subscriptions a fresh retry budget (all of them when
-        `ids` is None); what happened to each."""
+        `ids` is None); what happened to each. An identity delivery re-queued is signed again
+        at its next attempt: the same jti, a fresh iat."""
         ...
 
     async def counts(self) -> dict[str, int]:

@@ -152,13 +152,18 @@ class RunningHub:
 
 
 async def start_hub(
-    tmp_path: Path, *, db: DatabaseLocation | None = None, **overrides: Any
+    tmp_path: Path,
+    *,
+    db: DatabaseLocation | None = None,
+    clock: Callable[[], float] = time.time,
+    **overrides: Any,
 ) -> RunningHub:
-    """A hub on `db` (by default a SQLite file in `tmp_path`; or a PostgreSQL URL)."""
+    """A hub on `db` (by default a SQLite file in `tmp_path`; or a PostgreSQL URL), telling the
+    time by `clock`."""
     port = free_port()
     overrides.setdefault("keys_dir", tmp_path / "keys")
     settings = test_settings(db or tmp_path / "hub.db", port, **overrides)
-    server = TestServer(create_app(settings), host="127.0.0.1", port=port)
+    server = TestServer(create_app(settings, clock=clock), host="127.0.0.1", port=port)
     await server.start_server()
     store = server.app[STORE]
     token = await create_token(store, scope="publish", label="tests", now=time.time())

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
+import json
 import resource
 import time
 from collections.abc import Awaitable, Callable
@@ -216,3 +218,67 @@ async def test_empty_lines_alone_are_not_a_request_head() -> None:
     finally:
         server.close()
         await runner.cleanup()
+
+
+BODY_TIMEOUT = 0.5  # --body-read-timeout
+
+
+async def _half_body(port: int, head: bytes, body: bytes) -> tuple[bytes, float]:
+    """Send a request head and part of its body, then wait: what the hub answers before it
+    closes the connection, and after how many seconds (from the last byte sent)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head + body)
+        await writer.drain()
+        sent = time.monotonic()
+        answer = await asyncio.wait_for(reader.read(), BODY_TIMEOUT + 2 * SLACK)
+        return answer, time.monotonic() - sent
+    finally:
+        writer.close()
+
+
+async def test_a_body_that_stops_halfway_is_answered_408_and_its_connection_closed(
+    tmp_path: Path,
+) -> None:
+    db, port = tmp_path / "hub.db", free_port()
+    hub = await start_hub_process(db, port, "--body-read-timeout", str(BODY_TIMEOUT))
+    token = await _publisher_token(db)
+    form = b"Content-Type: application/x-www-form-urlencoded\r\n"
+    json_type = b"Content-Type: application/json\r\nAuthorization: Bearer " + token.encode()
+    gzipped = gzip.compress(json.dumps(EVENT).encode())
+    stalled = {  # what each sends: the head says 1,000 bytes of body, ten come
+        "/hub": (b"POST /hub HTTP/1.1\r\nHost: hub\r\n" + form, b"hub.mode=s", "text/plain"),
+        "/events": (b"POST /events HTTP/1.1\r\nHost: hub\r\n" + json_type + b"\r\n",
+                    b'{"type": "', "application/json"),
+        "/ingest/idp": (b"POST /ingest/idp HTTP/1.1\r\nHost: hub\r\n"
+                        b"Content-Type: application/json\r\n", b'{"event":1', "application/json"),
+        "/topics/news": (b"POST /topics/news HTTP/1.1\r\nHost: hub\r\n" + json_type + b"\r\n",
+                         b"0123456789", "text/plain"),
+    }
+    try:
+        answers = await asyncio.gather(*(
+            _half_body(port, head + b"Content-Length: 1000\r\n\r\n", body)
+            for head, body, _ in stalled.values()
+        ))
+        # All the body is sent, as gzip, but cut short: aiohttp waits for the rest of the stream.
+        truncated = gzipped[: len(gzipped) // 2]
+        answers.append(await _half_body(port, (
+            b"POST /events HTTP/1.1\r\nHost: hub\r\n" + json_type + b"\r\nContent-Encoding: gzip"
+            b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ), b"%x\r\n%s\r\n" % (len(truncated), truncated)))
+        for (path, (_, _, content_type)), (answer, seconds) in zip(
+            [*stalled.items(), ("/events gzip", (b"", b"", "application/json"))], answers,
+            strict=True,
+        ):
+            head, _, text = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 408 "), (path, answer)
+            assert b"\r\nConnection: close" in head, (path, head)
+            assert f"Content-Type: {content_type}".encode() in head, (path, head)
+            assert b"did not arrive within 0.5s" in text, (path, text)
+            assert BODY_TIMEOUT - 0.05 < seconds < BODY_TIMEOUT + SLACK, (path, seconds)
+        async with aiohttp.ClientSession() as session, session.get(f"{hub.base}/healthz") as reply:
+            assert reply.status == 200  # and the hub serves on
+    finally:
+        assert hub.terminate() == 0
+    log = hub.output()
+    assert "Traceback" not in log and " ERROR " not in log, log

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from hub.database_url import DatabaseLocation
+from hub.database_url import DatabaseLocation, PostgresURL
 from hub.store import (
     Attempt,
     DeliveryState,
@@ -16,8 +16,10 @@ from hub.store import (
     Subscription,
     WorkKind,
 )
+from hub.store.postgres import deliveries as postgres_deliveries
+from hub.store.sqlite import deliveries as sqlite_deliveries
 
-from .raw import rows
+from .raw import change, rows, wide_reads
 
 TOPIC = "https://hub.example/topics/news"
 
@@ -190,6 +192,37 @@ async def test_dead_letters_are_listed_and_requeued_only_for_current_subscriptio
     assert later.deliveries == 1  # not due yet at the claim above
 
 
+async def test_a_requeued_identity_delivery_is_signed_again_with_its_jti(
+    store: Store, database: DatabaseLocation
+) -> None:
+    """The SET kept for retries is forgotten when a dead delivery is re-queued (it may be older
+    than receivers accept by then), so the next attempt renders it again with the same jti. A
+    delivery stored before jtis were (migration 3) keeps its SET: its jti is in no other place."""
+    a = await _subscribe(store, "a")
+    before_jtis = await _subscribe(store, "before-jtis")
+    event = NewEvent(topic=TOPIC, content_type="application/secevent+jwt", body=b'{"e":1}',
+                     kind=EventKind.IDENTITY, event_type="urn:a", txn="t")
+    await store.deliveries.publish_batch([event], now=1.0)
+    claimed = {d.subscription_id: d for d in (await store.deliveries.claim_due(
+        owner="n", now=2.0, ttl=10, limit=10, per_subscription=10)).deliveries}
+    await change(database, "UPDATE deliveries SET jti = NULL WHERE id = ?",
+                 claimed[before_jtis.id].id)
+    failed = Attempt(started_at=3.0, duration=0.1, outcome="failed", status=503)
+    assert await store.deliveries.record_many([
+        Settlement(d.id, sid, failed, DeliveryState.DEAD, body=f"SET for {sid}".encode(),
+                   lease=d.lease)
+        for sid, d in claimed.items()
+    ]) == [True, True]
+
+    assert len((await store.deliveries.requeue(None, now=5.0)).requeued) == 2
+    again = {d.subscription_id: d for d in (await store.deliveries.claim_due(
+        owner="n", now=5.0, ttl=10, limit=10, per_subscription=10)).deliveries}
+    resigned, kept = again[a.id], again[before_jtis.id]
+    assert not resigned.rendered and resigned.body == b'{"e":1}'
+    assert resigned.jti == claimed[a.id].jti is not None
+    assert kept.rendered and kept.body == f"SET for {before_jtis.id}".encode()
+
+
 async def test_finished_work_is_purged_after_the_retention(
     store: Store, database: DatabaseLocation
 ) -> None:
@@ -216,6 +249,37 @@ async def test_finished_work_is_purged_after_the_retention(
         idempotency_key="request", idempotency_window=60,
     )
     assert not replayed
+
+
+async def test_the_purge_reads_only_what_it_removes(
+    store: Store, database: DatabaseLocation
+) -> None:
+    """The janitor purges every sweep (on SQLite, on the store's only thread): no statement of
+    the purge may read a whole table, or a whole index, to find the few rows it removes. Before
+    migration 8, finished deliveries were found by reading every delivery (about 1 s at 2M
+    rows), old events and idempotency keys by reading all of theirs."""
+    for name in "ab":
+        await _subscribe(store, name)
+    for n in range(16):  # ended: one before the retention (purged), the others since
+        ended = await _subscribe(store, f"ended{n}")
+        await store.subscriptions.remove_by_id(ended.id, now=1.0 if n == 0 else 50.0)
+    await _publish(store, 1, now=1.0)  # done with before the retention: purged
+    recent = [NewEvent(topic=TOPIC, content_type="t", body=b"x", idempotency_key=f"k{n}")
+              for n in range(50)]
+    await store.deliveries.publish_batch(recent, now=10.0)
+    claimed = (await store.deliveries.claim_due(
+        owner="n", now=20.0, ttl=10, limit=1000, per_subscription=1000)).deliveries
+    await store.deliveries.record_many([
+        _delivered(d.id, d.subscription_id, d.lease, at=2.0 if d.event_created_at == 1.0 else 20)
+        for d in claimed
+    ])
+    module = postgres_deliveries if isinstance(database, PostgresURL) else sqlite_deliveries
+    wide = {sql: await wide_reads(database, sql, 5.0) for sql in module.PURGE_STATEMENTS}
+    assert {sql: steps for sql, steps in wide.items() if steps} == {}
+    assert await store.deliveries.purge_finished(older_than=5.0) == 2
+    assert await rows(database, "SELECT COUNT(*) FROM deliveries") == [(100,)]
+    assert await rows(database, "SELECT COUNT(*) FROM events") == [(50,)]
+    assert await rows(database, "SELECT COUNT(*) FROM subscriptions") == [(17,)]
 
 
 async def test_the_counts_kept_by_triggers_follow_every_change(

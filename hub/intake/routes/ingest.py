@@ -11,6 +11,7 @@ from aiohttp import web
 
 from ...appkeys import INGESTION
 from ..bridges.common import Inbound
+from .bodies import read_body
 
 __all__ = ["routes"]
 
@@ -20,7 +21,7 @@ routes = web.RouteTableDef()
 @routes.post("/ingest/{name}")
 async def ingest(request: web.Request) -> web.Response:
     inbound = Inbound(
-        body=await request.read(), headers=request.headers, query=dict(request.query)
+        body=await read_body(request), headers=request.headers, query=dict(request.query)
     )
     answer = await request.app[INGESTION].receive(request.match_info["name"], inbound)
     return web.json_response(answer.to_json(), status=202)

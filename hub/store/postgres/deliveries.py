@@ -33,9 +33,20 @@ from .claims import claim, start
 from .database import Connection, PostgresDatabase, rows_changed
 from .events import publish_all
 
-__all__ = ["Deliveries"]
+__all__ = ["PURGE_STATEMENTS", "Deliveries"]
 
 DELIVERED = DeliveryState.DELIVERED
+
+# The janitor's purge, as on SQLite (`..sqlite.deliveries.PURGE_STATEMENTS`): each walks an
+# index to the rows it may remove (migrations 4 and 8).
+PURGE_STATEMENTS = (
+    "DELETE FROM deliveries WHERE state IN ('delivered', 'cancelled') AND updated_at < $1",
+    "DELETE FROM events WHERE created_at < $1 AND NOT EXISTS"
+    " (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+    "DELETE FROM subscriptions WHERE ended_at < $1 AND NOT EXISTS"
+    " (SELECT 1 FROM deliveries d WHERE d.subscription_id = subscriptions.id)",
+    "DELETE FROM idempotency_keys WHERE created_at < $1",
+)
 
 # The holders of the deliveries being settled, locked in id order (settlements and starts lock
 # in the same order, so they never wait on each other in a circle).
@@ -247,7 +258,8 @@ class Deliveries:
 
     async def requeue(self, ids: Sequence[int] | None, *, now: float) -> RequeueReport:
         """Give dead deliveries a fresh retry budget (all of them when `ids` is None), but only
-        those whose subscription is still the current, enabled one."""
+        those whose subscription is still the current, enabled one. A re-queued identity
+        delivery is signed again at its next attempt, with its jti (see the SQLite form)."""
 
         async def requeue(conn: Connection) -> RequeueReport:
             query = (
@@ -275,7 +287,8 @@ class Deliveries:
                     report.requeued.append(delivery_id)
             await conn.execute(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1,"
-                " claimed_by = NULL, claim_expires = NULL, updated_at = $1"
+                " claimed_by = NULL, claim_expires = NULL, updated_at = $1,"
+                " body = CASE WHEN jti IS NULL THEN body END"
                 " WHERE state = 'dead' AND id = ANY($2::bigint[])",
                 now,
                 report.requeued,
@@ -304,24 +317,10 @@ class Deliveries:
         and the ended subscriptions no delivery names any more."""
 
         async def purge(conn: Connection) -> int:
-            removed = rows_changed(
-                await conn.execute(
-                    "DELETE FROM deliveries WHERE state IN ('delivered', 'cancelled')"
-                    " AND updated_at < $1",
-                    older_than,
-                )
-            )
-            await conn.execute(
-                "DELETE FROM events WHERE created_at < $1 AND NOT EXISTS"
-                " (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
-                older_than,
-            )
-            await conn.execute(
-                "DELETE FROM subscriptions WHERE ended_at < $1 AND NOT EXISTS"
-                " (SELECT 1 FROM deliveries d WHERE d.subscription_id = subscriptions.id)",
-                older_than,
-            )
-            await conn.execute("DELETE FROM idempotency_keys WHERE created_at < $1", older_than)
+            deliveries, *the_rest = PURGE_STATEMENTS
+            removed = rows_changed(await conn.execute(deliveries, older_than))
+            for statement in the_rest:
+                await conn.execute(statement, older_than)
             return removed
 
         return await self._db.run(purge)

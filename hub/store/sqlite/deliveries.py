@@ -31,10 +31,22 @@ from .claims import ClaimRequest, claim, start
 from .database import Connection, Database
 from .events import publish_all
 
-__all__ = ["Deliveries"]
+__all__ = ["PURGE_STATEMENTS", "Deliveries"]
 
 
 DELIVERED = DeliveryState.DELIVERED
+
+# The janitor's purge after the retention period, in order, each with the one parameter: what
+# is older than that. The first counts as "removed". Each walks an index to the rows it may
+# remove (migrations 4 and 8), never a whole table: the sweep runs on the store's only thread.
+PURGE_STATEMENTS = (
+    "DELETE FROM deliveries WHERE state IN ('delivered', 'cancelled') AND updated_at < ?",
+    "DELETE FROM events WHERE created_at < ? AND NOT EXISTS "
+    "(SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+    "DELETE FROM subscriptions WHERE ended_at < ? AND NOT EXISTS "
+    "(SELECT 1 FROM deliveries d WHERE d.subscription_id = subscriptions.id)",
+    "DELETE FROM idempotency_keys WHERE created_at < ?",
+)
 
 
 def _settle_all(conn: Connection, settlements: Sequence[Settlement]) -> list[bool]:
@@ -244,7 +256,12 @@ class Deliveries:
     async def requeue(self, ids: Sequence[int] | None, *, now: float) -> RequeueReport:
         """Give dead deliveries a fresh retry budget (all of them when `ids` is None), but only
         those whose subscription is still the current, enabled one: a dead delivery of an ended
-        subscription is never sent again, to anyone."""
+        subscription is never sent again, to anyone.
+
+        A re-queued identity delivery forgets the SET it was signed with (`body`), so its next
+        attempt signs it again: same jti (stored with the delivery), fresh iat. The old SET may
+        be days old by now, older than receivers accept (set_tokens' max_age). One stored
+        before jtis were (migration 3) keeps its SET: signing again would change its jti."""
 
         def requeue(conn: Connection) -> RequeueReport:
             query = (
@@ -275,7 +292,8 @@ class Deliveries:
                     report.requeued.append(delivery_id)
             conn.execute(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?,"
-                " claimed_by = NULL, claim_expires = NULL, updated_at = ?"
+                " claimed_by = NULL, claim_expires = NULL, updated_at = ?,"
+                " body = CASE WHEN jti IS NULL THEN body END"
                 " WHERE state = 'dead' AND id IN (SELECT value FROM json_each(?))",
                 (now, now, json.dumps(report.requeued)),
             )
@@ -317,22 +335,10 @@ class Deliveries:
         and the ended subscriptions no delivery names any more."""
 
         def purge(conn: Connection) -> int:
-            removed = conn.execute(
-                "DELETE FROM deliveries WHERE state IN ('delivered', 'cancelled') "
-                "AND updated_at < ?",
-                (older_than,),
-            ).rowcount
-            conn.execute(
-                "DELETE FROM events WHERE created_at < ? AND NOT EXISTS "
-                "(SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
-                (older_than,),
-            )
-            conn.execute(
-                "DELETE FROM subscriptions WHERE ended_at < ? AND NOT EXISTS "
-                "(SELECT 1 FROM deliveries d WHERE d.subscription_id = subscriptions.id)",
-                (older_than,),
-            )
-            conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (older_than,))
+            deliveries, *the_rest = PURGE_STATEMENTS
+            removed = conn.execute(deliveries, (older_than,)).rowcount
+            for statement in the_rest:
+                conn.execute(statement, (older_than,))
             return removed
 
         return await self._db.run(purge)
