@@ -10,7 +10,6 @@ one `sessionRevoked` naming N `sessions` is N session-revoked events, one per se
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,7 +24,7 @@ from .common import (
     VendorEvent,
     epoch_seconds,
     member,
-    require_signature,
+    require_body_mac,
     user_subject,
     vendor_entry,
 )
@@ -56,8 +55,7 @@ class AsgardeoBridge:
             raise BadSignature(f"the {SIGNATURE_HEADER} header is missing")
         if digest is None:
             raise BadSignature(f"the {SIGNATURE_HEADER} method must be one of {sorted(HASHES)}")
-        expected = hmac.new(source.secret, inbound.body, digest).digest()
-        require_signature(value, expected, SIGNATURE_HEADER)
+        require_body_mac(source, inbound, value, SIGNATURE_HEADER, digest)
 
     def translate(self, source: Source, document: Any, inbound: Inbound) -> Translation:
         if not isinstance(document, dict):

@@ -37,6 +37,7 @@ __all__ = [
     "body_digest",
     "epoch_seconds",
     "member",
+    "require_body_mac",
     "require_signature",
     "user_subject",
     "vendor_entry",
@@ -98,6 +99,18 @@ class Bridge(Protocol):
     def authenticate(self, source: Source, inbound: Inbound) -> None: ...
 
     def translate(self, source: Source, document: Any, inbound: Inbound) -> Translation: ...
+
+
+def require_body_mac(
+    source: Source,
+    inbound: Inbound,
+    presented: str | None,
+    header: str,
+    digest: Any = hashlib.sha256,
+) -> None:
+    """The vendor's HMAC of the raw body, keyed with the source's secret, must be `presented`."""
+    expected = hmac.new(source.secret, inbound.body, digest).digest()
+    require_signature(presented, expected, header)
 
 
 def require_signature(presented: str | None, expected: bytes, header: str) -> None:

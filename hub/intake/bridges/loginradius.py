@@ -10,8 +10,6 @@ number associated the triggered hook", so a delivery is known again by its exact
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,7 +24,7 @@ from .common import (
     body_digest,
     epoch_seconds,
     member,
-    require_signature,
+    require_body_mac,
     user_subject,
     vendor_entry,
 )
@@ -45,8 +43,7 @@ class LoginRadiusBridge:
         self._catalog = catalog
 
     def authenticate(self, source: Source, inbound: Inbound) -> None:
-        expected = hmac.new(source.secret, inbound.body, hashlib.sha256).digest()
-        require_signature(inbound.headers.get(SIGNATURE_HEADER), expected, SIGNATURE_HEADER)
+        require_body_mac(source, inbound, inbound.headers.get(SIGNATURE_HEADER), SIGNATURE_HEADER)
 
     def translate(self, source: Source, document: Any, inbound: Inbound) -> Translation:
         if not isinstance(document, dict):
