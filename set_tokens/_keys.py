@@ -205,6 +205,22 @@ class KeySet:
         stamp = time.time() if now is None else now
         return cls([_Member(SigningKey.generate(alg, bits=bits), "active", stamp)])
 
+    @classmethod
+    def from_members(
+        cls, members: list[tuple[SigningKey, KeyState, float, float | None]]
+    ) -> KeySet:
+        """The key set `members()` describes: for key sets kept elsewhere than a directory (a
+        database), read back as they were listed. Kids must be unique; states are checked."""
+        kids = [key.kid for key, _, _, _ in members]
+        if len(set(kids)) != len(kids):
+            raise ConfigurationError("a key set cannot hold the same kid twice")
+        for key, state, _, _ in members:
+            if state not in KEY_STATES:
+                raise ConfigurationError(f"key {key.kid} has an unknown state {state!r}")
+        return cls(
+            [_Member(key, state, created, activate) for key, state, created, activate in members]
+        )
+
     def members(self) -> list[tuple[SigningKey, KeyState, float, float | None]]:
         return [(m.key, m.state, m.created_at, m.activate_at) for m in self._members]
 
