@@ -123,9 +123,7 @@ class RunningHub:
         status, text, _ = await self.post_form(form, headers=self._bearer(token))
         return status, text
 
-    async def add_source(
-        self, name: str, vendor: str, secret: str, **options: str
-    ) -> Source:
+    async def add_source(self, name: str, vendor: str, secret: str, **options: str) -> Source:
         """Register an inbound source, as `sethub sources add` does."""
         source = new_source(name, vendor, secret, options, now=time.time())
         await self.store.sources.add(source)
@@ -340,8 +338,10 @@ class ScriptedSubscriber:
                 method, target = lines[0].split()[:2]
                 if method == b"GET":
                     challenge = parse_qs(urlsplit(target.decode()).query)["hub.challenge"][0]
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
-                                 % (len(challenge), challenge.encode()))
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                        % (len(challenge), challenge.encode())
+                    )
                 else:
                     self.posts.append(body)
                     if self.answer is None:
