@@ -51,8 +51,10 @@ class SetSigner:
         """`keys` defaults to the keys dir; `open` reads (or creates) the key set."""
         self._settings = settings
         self._clock = clock
-        self._source = keys or DirectoryKeySource(
-            settings.keys_dir, settings.signing_algorithm, clock=clock
+        self._source = (
+            keys
+            if keys is not None
+            else DirectoryKeySource(settings.keys_dir, settings.signing_algorithm, clock=clock)
         )
         self._keys: KeySet | None = None
         self._pems: dict[str, tuple[str, bytes]] = {}

@@ -103,7 +103,7 @@ class StoredKeySource:
             keys = key_set_of(stored)
         except SecretKeyRequired as exc:
             raise SigningKeysError(str(exc)) from exc
-        except (SealingError, ConfigurationError) as exc:
+        except (SealingError, ConfigurationError, StoreError) as exc:
             raise SigningKeysError(f"cannot use the signing keys in the database: {exc}") from exc
         self._generation = stored.generation
         self._watching = asyncio.create_task(self._watch(), name="sethub-signing-keys")
@@ -113,7 +113,10 @@ class StoredKeySource:
         """The one key set every node will use: the keys dir's, if this node has one (moving
         from SQLite), else a new key; another node's, if it stored one first."""
         imported = self._keys_in_directory()
-        keys = imported or KeySet.with_new_key(self._algorithm, now=self._clock())
+        if imported is not None:
+            keys = imported
+        else:
+            keys = KeySet.with_new_key(self._algorithm, now=self._clock())
         stored, created = await self._repository.create(records_of(keys))
         if not created:
             log.info("using the signing keys another node stored in the database first")

@@ -120,7 +120,9 @@ async def hub_of_two(
 
 @contextmanager
 def held_still(node: Node) -> Iterator[None]:
-    """The node stops running (SIGSTOP): it claims and delivers nothing until released."""
+    """The node stops running (SIGSTOP): it claims and delivers nothing until released. Only
+    once its deliveries are settled (`delivered` waits for that): a node stopped inside a
+    transaction would keep its row locks, and the other node would wait on them."""
     node.process.send_signal(signal.SIGSTOP)
     try:
         yield
@@ -173,8 +175,9 @@ async def publish(session: aiohttp.ClientSession, node: Node, token: str, txn: s
         assert response.status == 202, await response.text()
 
 
-async def delivered(sub: Subscriber, txn: str) -> str:
-    """The SET of event `txn` as the subscriber received it."""
+async def delivered(sub: Subscriber, txn: str, url: PostgresURL) -> str:
+    """The SET of event `txn` as the subscriber received it, once the node that sent it has
+    recorded the delivery (nothing is left pending)."""
 
     def found() -> str | None:
         for delivery in sub.deliveries:
@@ -183,7 +186,11 @@ async def delivered(sub: Subscriber, txn: str) -> str:
                 return token
         return None
 
+    async def settled() -> bool:
+        return await query(url, "SELECT count(*) FROM deliveries WHERE state = 'pending'") == [(0,)]
+
     await until(found, timeout=20)
+    await until(settled, timeout=20)
     token = found()
     assert token is not None
     return token
@@ -212,10 +219,10 @@ async def test_a_set_one_node_delivers_verifies_with_the_other_nodes_jwks(
             token = token.strip().splitlines()[-1]
             with held_still(second):
                 await publish(session, first, token, "by-first")
-                by_first = await delivered(sub, "by-first")
+                by_first = await delivered(sub, "by-first", postgres_url)
             with held_still(first):
                 await publish(session, second, token, "by-second")
-                by_second = await delivered(sub, "by-second")
+                by_second = await delivered(sub, "by-second", postgres_url)
             first_jwks, second_jwks = [await jwks_of(session, n) for n in (first, second)]
             checked = await verifier(second_jwks, public_url, sub).verify(by_first)
             assert checked.claims.txn == "by-first"
@@ -255,7 +262,7 @@ async def test_a_rotation_reaches_every_node_within_a_second(
             for node, other in ((nodes[0], nodes[1]), (nodes[1], nodes[0])):
                 with held_still(other):
                     await publish(session, node, token, f"after-{node.port}")
-                    signed = await delivered(sub, f"after-{node.port}")
+                    signed = await delivered(sub, f"after-{node.port}", postgres_url)
                 assert jwt.get_unverified_header(signed)["kid"] == new_kid
             listed = sethub_ok("keys", "list", "--db", postgres_url.dsn)
             assert new_kid in listed and "active" in listed and "retiring" in listed
