@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import re
 import signal
@@ -319,3 +320,29 @@ async def test_without_a_secret_key_a_node_on_postgresql_stops_with_one_line(
     )  # fmt: skip
     assert listed.returncode == 1 and "Traceback" not in listed.stderr
     assert listed.stderr.startswith("sethub: signing keys are kept in the database")
+
+
+def sethub_failing(*args: str) -> str:
+    env = environment()
+    done = subprocess.run(
+        [*sethub_command(), *args], capture_output=True, text=True, timeout=60, env=env,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    return done.stderr
+
+
+async def test_sethub_keys_manage_the_key_set_in_the_database(postgres_url: PostgresURL) -> None:
+    db = ("--db", postgres_url.dsn)
+    assert "no signing keys in database" in sethub_failing("keys", "list", *db)
+    made = sethub_ok("keys", "generate", "--alg", "ES256", *db)
+    first = re.fullmatch(r"generated ES256 key (\S+) in database postgresql://.*\n", made)[1]
+    rotated = sethub_ok("keys", "rotate", "--grace", "0", *db)
+    second = re.fullmatch(r"published ES256 key (\S+); it signs from .*\n", rotated)[1]
+    assert "cannot be retired" in sethub_failing("keys", "retire", second, *db)
+    assert sethub_ok("keys", "retire", first, *db) == f"retired key {first}\n"
+    listing = sethub_ok("keys", "list", *db).splitlines()
+    assert len(listing) == 2 and listing[1].split()[:3] == [second, "ES256", "active"]
+    assert kids(json.loads(sethub_ok("keys", "jwks", *db))) == {second}
+    assert await query(postgres_url, "SELECT kid FROM signing_keys") == [(second,)]
+    assert await query(postgres_url, "SELECT generation FROM signing_key_set") == [(3,)]
