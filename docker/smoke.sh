@@ -128,7 +128,7 @@ kids2=$(kids "$HUB2_PORT")
 echo "hub1 $kids1, hub2 $kids2"
 [[ $kids1 != "[]" && $kids1 == "$kids2" ]] || fail "the nodes publish different keys"
 
-step "a key rotated in hub1's container is published by both nodes"
+step "a key rotated in hub1's container, in the database, is published by both nodes"
 podman exec "$hub1" sethub keys rotate --grace 60 >/dev/null 2>&1 || fail "sethub keys rotate"
 rotated() {
     local now1 now2

@@ -60,12 +60,14 @@ from .intake.topic_policy import TopicPolicy
 from .metrics import Metrics
 from .outbound import DestinationPolicy, OutboundClient
 from .outbound.loggable import loggable_url
+from .signing.keysource import key_source
 from .signing.signer import SetSigner
 from .store import WorkKind, open_store, seal_plaintext_secrets
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("sethub")
+
 
 def node_id() -> str:
     """Owner name for claims: unique per process, readable in the database."""
@@ -128,7 +130,14 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _signer(app: web.Application) -> AsyncIterator[None]:
-    signer = SetSigner(app[SETTINGS], clock=app[CLOCK])
+    # The keys dir on SQLite; on PostgreSQL the key set every node of the hub shares.
+    keys = key_source(app[SETTINGS], app[STORE].signing_keys, clock=app[CLOCK])
+    signer = SetSigner(app[SETTINGS], keys, clock=app[CLOCK])
+    try:
+        await signer.open()
+    except BaseException:
+        await signer.close()
+        raise
     app[SIGNER] = signer
     warming = asyncio.create_task(signer.warm_up())  # in the background: serving starts now
     yield
@@ -184,6 +193,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             clock=clock,
             wake_dispatcher=dispatcher.work_stored,
         )
+
         # Work stored through this store (and, on a shared store, by the other nodes once it
         # hears of theirs) wakes its worker; intake also wakes them for work it stored itself.
         def work_stored(kind: WorkKind) -> None:

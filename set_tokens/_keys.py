@@ -21,9 +21,10 @@ import os
 import re
 import stat
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -204,6 +205,19 @@ class KeySet:
     ) -> KeySet:
         stamp = time.time() if now is None else now
         return cls([_Member(SigningKey.generate(alg, bits=bits), "active", stamp)])
+
+    @classmethod
+    def from_members(cls, members: Iterable[tuple[SigningKey, str, float, float | None]]) -> KeySet:
+        """The key set `members()` describes: for key sets kept elsewhere than a directory (a
+        database), read back as they were listed. Kids must be unique; states are checked."""
+        checked: list[_Member] = []
+        for key, state, created_at, activate_at in members:
+            if state not in KEY_STATES:
+                raise ConfigurationError(f"key {key.kid} has an unknown state {state!r}")
+            if any(m.key.kid == key.kid for m in checked):
+                raise ConfigurationError(f"the key set already has kid {key.kid}")
+            checked.append(_Member(key, cast(KeyState, state), created_at, activate_at))
+        return cls(checked)
 
     def members(self) -> list[tuple[SigningKey, KeyState, float, float | None]]:
         return [(m.key, m.state, m.created_at, m.activate_at) for m in self._members]

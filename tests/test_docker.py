@@ -25,6 +25,7 @@ import yaml
 
 from hub.cli import build_parser
 from hub.config import Settings, load_settings
+from hub.database_url import PostgresURL
 
 from .hub.support import free_port, start_hub, stop_hub
 
@@ -104,8 +105,11 @@ def test_the_dockerfile_copies_files_that_exist_and_the_ignore_file_lets_them_th
 
 
 def test_both_stages_start_from_the_base_argument_an_official_slim_python_by_default() -> None:
-    (arg,) = [arguments for name, arguments in instructions() if name == "ARG"
-              and arguments.startswith("BASE=")]
+    (arg,) = [
+        arguments
+        for name, arguments in instructions()
+        if name == "ARG" and arguments.startswith("BASE=")
+    ]
     assert re.fullmatch(r"BASE=python:3\.1[1-9]-slim", arg)
     assert [stage[0][1].split()[0] for stage in stages()] == ["${BASE}", "${BASE}"]
 
@@ -134,8 +138,11 @@ def test_the_final_stage_runs_unprivileged_installs_nothing_and_checks_its_healt
 
 async def run_healthcheck(env: dict[str, str]) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(HEALTHCHECK), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        str(HEALTHCHECK),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(process.communicate(), timeout=20)
     return process.returncode or 0, err.decode()
@@ -181,12 +188,14 @@ async def test_the_healthcheck_fails_on_a_server_that_is_not_healthy(tmp_path: P
 def interpolate(value: Any) -> Any:
     """The compose file's `${NAME:-default}` with its defaults, `${NAME:?why}` with test values."""
     if isinstance(value, str):
+
         def substitute(match: re.Match[str]) -> str:
             if match["op"] in (":?", "?"):
                 assert match["name"] in REQUIRED_VARIABLES, f"no test value for {match[0]}"
                 return REQUIRED_VARIABLES[match["name"]]
             assert match["op"] in (":-", "-"), f"{match[0]}: give a default or say why it is needed"
             return match["word"]
+
         return VARIABLE.sub(substitute, value)
     if isinstance(value, list):
         return [interpolate(item) for item in value]
@@ -201,8 +210,11 @@ def compose() -> dict[str, Any]:
 
 
 def hub_services() -> dict[str, dict[str, Any]]:
-    return {name: service for name, service in compose()["services"].items()
-            if list(service.get("command", []))[:1] == ["serve"]}
+    return {
+        name: service
+        for name, service in compose()["services"].items()
+        if list(service.get("command", []))[:1] == ["serve"]
+    }
 
 
 def service_settings(service: dict[str, Any]) -> Settings:
@@ -212,7 +224,7 @@ def service_settings(service: dict[str, Any]) -> Settings:
     environment = {**image_environment(), **service.get("environment", {})}
     for name in environment:
         if name.startswith("SETHUB_"):
-            assert name[len("SETHUB_"):].lower() in Settings.model_fields, f"{name}: no setting"
+            assert name[len("SETHUB_") :].lower() in Settings.model_fields, f"{name}: no setting"
     return load_settings(flags, environ={k: str(v) for k, v in environment.items()})
 
 
@@ -233,22 +245,26 @@ def test_every_hub_flag_and_variable_is_a_setting_and_the_nodes_agree() -> None:
     first = next(iter(settings.values()))
     for node in settings.values():  # one hub: one database, one issuer, one secret key
         assert (node.db, node.set_issuer, node.secret_key) == (
-            first.db, first.set_issuer, first.secret_key)
+            first.db,
+            first.set_issuer,
+            first.secret_key,
+        )
 
 
-def test_every_node_signs_with_the_keys_in_one_shared_volume() -> None:
+def test_no_node_keeps_keys_of_its_own_and_every_node_has_the_secret_key() -> None:
+    """On PostgreSQL the signing keys are in the database, sealed with the secret key: no
+    volume shares a keys directory between the nodes (the stopgap before that), and no node
+    waits for another to have made the first key."""
     (workdir,) = [arguments for name, arguments in stages()[-1] if name == "WORKDIR"]
-    mounts: set[tuple[str | None, Path]] = set()
+    assert set(compose().get("volumes", {})) == {"postgres-data"}
     for name, service in hub_services().items():
-        keys = Path(workdir) / service_settings(service).keys_dir
-        (volume,) = [mount.split(":")[0] for mount in service.get("volumes", [])
-                     if mount.split(":")[1] == str(keys)] or [None]
-        assert volume in compose()["volumes"], f"{name}: its keys directory {keys} is no volume"
-        mounts.add((volume, keys))
-    assert len(mounts) == 1, f"the nodes keep their keys apart: {mounts}"
-    ((_, keys),) = mounts
-    # Made in the image, so that the volume is the unprivileged user's.
-    assert f"-m 0700 {workdir} {keys}" in DOCKERFILE.read_text()
+        settings = service_settings(service)
+        assert isinstance(settings.db, PostgresURL), f"{name}: not on the shared database"
+        assert settings.secret_key_bytes is not None, f"{name}: no secret key for its keys"
+        keys = str(Path(workdir) / settings.keys_dir)
+        mounted = [str(mount).split(":")[1] for mount in service.get("volumes", [])]
+        assert not any(keys.startswith(path) for path in mounted), f"{name}: keys on a volume"
+        assert set(service.get("depends_on", {})) == {"postgres"}, f"{name}: waits for a node"
 
 
 def test_published_ports_are_the_image_port_on_loopback() -> None:
@@ -261,8 +277,13 @@ def test_published_ports_are_the_image_port_on_loopback() -> None:
 
 
 def receiver_flags() -> set[str]:
-    done = subprocess.run([sys.executable, str(RECEIVER), "--help"], capture_output=True,
-                          text=True, timeout=30, check=True)
+    done = subprocess.run(
+        [sys.executable, str(RECEIVER), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     return set(re.findall(r"--[a-z][a-z-]*", done.stdout))
 
 
@@ -279,8 +300,11 @@ def test_the_receiver_is_reached_on_the_network_the_hubs_may_call() -> None:
         node = service_settings(service)
         assert options["--topic"].startswith(f"{node.base_url}/topics/")
         assert options.get("--issuer", node.set_issuer) == node.set_issuer
-        assert any(subnet.subnet_of(allowed) for allowed in node.allowed_networks
-                   if allowed.version == subnet.version), f"{name} may not call the receiver"
+        assert any(
+            subnet.subnet_of(allowed)
+            for allowed in node.allowed_networks
+            if allowed.version == subnet.version
+        ), f"{name} may not call the receiver"
 
 
 def test_the_readme_says_how_to_run_several_nodes_and_what_to_set() -> None:

@@ -1,26 +1,48 @@
-"""`sethub keys generate|list|rotate|retire|jwks`: the SET signing keys in a key directory.
+"""`sethub keys generate|list|rotate|retire|jwks`: the SET signing keys, where `serve` keeps them.
 
-A running hub reloads the directory when it changes, so rotation needs no restart.
+A hub on SQLite keeps them in its key directory (--keys-dir); hub nodes on one PostgreSQL
+database keep them in the database, sealed with the hub's secret key, and these commands work
+there when --db (SETHUB_DB) is a postgresql:// URL. A running hub picks up a change either way,
+within a second, so rotation needs no restart.
+
+Each command that changes the set reads it, makes its change and stores it; in the database,
+the store refuses a change made on a set another writer changed meanwhile, and the command is
+made again on the new set (`CHANGE_ATTEMPTS`).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 from set_tokens import ALGORITHMS, ConfigurationError, KeySet, SigningKey
 
+from ..config import Settings
+from ..database_url import PostgresURL
 from ..signing.keydir import problem
+from ..signing.stored_keys import key_set_of, records_of
+from ..store import (
+    KeySetChanged,
+    SealingError,
+    SigningKeysRepository,
+    Store,
+    StoreUnavailableError,
+)
 from .examples import with_examples
+from .existing_store import open_existing_store
 from .options import add_config_flag, add_setting_flags, command_settings
 
 __all__ = ["register"]
 
 DEFAULT_GRACE_SECONDS = 3600.0
+CHANGE_ATTEMPTS = 3  # a change made on a set another writer changed meanwhile is made again
+# Where `serve` keeps its keys: the keys dir, or (on PostgreSQL) the database and its secret key.
+WHERE_FLAGS = ["keys_dir", "db", "secret_key_file"]
 
 
 EXAMPLES = {
@@ -42,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = actions.add_parser(name, help=help_text, **with_examples(EXAMPLES[name]))
-        add_setting_flags(sub, ["keys_dir"])
+        add_setting_flags(sub, WHERE_FLAGS)
         add_config_flag(sub)
         return sub
 
@@ -71,9 +93,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("jwks", "print the public JWKS").set_defaults(func=run_jwks)
 
 
-def _directory(args: argparse.Namespace) -> Path:
-    """The keys directory `serve` uses: --keys-dir, SETHUB_KEYS_DIR or the config file."""
-    return command_settings(args).keys_dir
+# A change to the key set: the set as it is (None: there is none yet) -> the new set, and
+# what to tell the operator.
+Change = Callable[[KeySet | None], tuple[KeySet, str]]
+
+
+class _NoKeySet(Exception):
+    """There is no key set to read or change, and the command needs one."""
 
 
 def _fail(message: str) -> int:
@@ -81,23 +107,113 @@ def _fail(message: str) -> int:
     return 1
 
 
-def run_generate(args: argparse.Namespace) -> int:
-    directory = _directory(args)
+def _in_database(settings: Settings) -> bool:
+    return isinstance(settings.db, PostgresURL)
+
+
+def _where(settings: Settings) -> str:
+    return f"database {settings.db}" if _in_database(settings) else str(settings.keys_dir)
+
+
+def _needs(keys: KeySet | None, settings: Settings) -> KeySet:
+    """`keys`, for a command that needs a key set; if there is none, why, in a few words."""
+    if keys is not None:
+        return keys
+    if not _in_database(settings):
+        return KeySet.load(settings.keys_dir)  # raises, naming what is wrong with the directory
+    raise _NoKeySet(
+        f"no signing keys in {_where(settings)}: start the hub once, or run sethub keys generate"
+    )
+
+
+def _shared_keys(store: Store) -> SigningKeysRepository:
+    if store.signing_keys is None:  # a PostgreSQL store always has them
+        raise RuntimeError("this store keeps no signing keys")
+    return store.signing_keys
+
+
+def _read(settings: Settings) -> KeySet | None:
+    """The key set where `serve` keeps it, or None if there is none."""
+    if not _in_database(settings):
+        directory = settings.keys_dir
+        return KeySet.load(directory) if KeySet.exists(directory) else None
+    return asyncio.run(_read_database(settings))
+
+
+async def _read_database(settings: Settings) -> KeySet | None:
+    store = await open_existing_store(settings)
     try:
-        if KeySet.exists(directory):
-            keys = KeySet.load(directory)
-            key = SigningKey.generate(args.alg, bits=args.bits)
-            keys.add(key, grace=0)
-        else:
-            keys = KeySet.with_new_key(args.alg, bits=args.bits)
-            key = keys.signing_key()
-        keys.save(directory)
-    except ConfigurationError as exc:
+        stored = await _shared_keys(store).load()
+    finally:
+        await store.close()
+    return key_set_of(stored) if stored.keys else None
+
+
+def _change(settings: Settings, change: Change) -> str:
+    """Make `change` where `serve` keeps the keys; what it says it did."""
+    if _in_database(settings):
+        return asyncio.run(_change_database(settings, change))
+    directory = settings.keys_dir
+    keys, said = change(KeySet.load(directory) if KeySet.exists(directory) else None)
+    keys.save(directory)
+    return said
+
+
+async def _change_database(settings: Settings, change: Change) -> str:
+    store = await open_existing_store(settings)
+    try:
+        keys = _shared_keys(store)
+        for _ in range(CHANGE_ATTEMPTS):
+            stored = await keys.load()
+            changed, said = change(key_set_of(stored) if stored.keys else None)
+            if stored.generation == 0:
+                _, created = await keys.create(records_of(changed))
+                if created:
+                    return said
+                continue  # a hub node created the set meanwhile: change that one
+            try:
+                await keys.replace(records_of(changed), generation=stored.generation)
+            except KeySetChanged:
+                continue
+            return said
+        raise KeySetChanged(
+            "the signing keys kept changing while this change was made: run it again"
+        )
+    finally:
+        await store.close()
+
+
+def _run(args: argparse.Namespace, work: Callable[[Settings], str]) -> int:
+    """`work` on the keys `serve` uses, printing what it says; failures as one line."""
+    settings = command_settings(args)
+    try:
+        said = work(settings)
+    except (
+        ConfigurationError,
+        _NoKeySet,
+        KeySetChanged,
+        SealingError,
+        StoreUnavailableError,
+    ) as exc:
         return _fail(str(exc))
     except OSError as exc:
-        return _fail(f"cannot write keys in {directory}: {problem(exc, directory)}")
-    print(f"generated {key.alg} key {key.kid} in {directory}")
+        where = settings.keys_dir
+        return _fail(f"cannot write keys in {where}: {problem(exc, where)}")
+    print(said)
     return 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    def generate(keys: KeySet | None) -> tuple[KeySet, str]:
+        if keys is None:
+            keys = KeySet.with_new_key(args.alg, bits=args.bits)
+            key = keys.signing_key()
+        else:
+            key = SigningKey.generate(args.alg, bits=args.bits)
+            keys.add(key, grace=0)
+        return keys, f"generated {key.alg} key {key.kid}"
+
+    return _run(args, lambda settings: f"{_change(settings, generate)} in {_where(settings)}")
 
 
 def _stamp(value: float | None) -> str:
@@ -106,50 +222,47 @@ def _stamp(value: float | None) -> str:
     return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def run_list(args: argparse.Namespace) -> int:
-    try:
-        keys = KeySet.load(_directory(args))
-        keys.signing_key()  # apply any promotion that is due
-    except ConfigurationError as exc:
-        return _fail(str(exc))
-    print(f"{'kid':<44} {'alg':<6} {'state':<9} {'created':<21} activates")
+def _listing(settings: Settings) -> str:
+    keys = _needs(_read(settings), settings)
+    keys.signing_key()  # apply any promotion that is due
+    lines = [f"{'kid':<44} {'alg':<6} {'state':<9} {'created':<21} activates"]
     for key, state, created, activate_at in keys.members():
-        print(f"{key.kid:<44} {key.alg:<6} {state:<9} {_stamp(created):<21} {_stamp(activate_at)}")
-    return 0
+        lines.append(
+            f"{key.kid:<44} {key.alg:<6} {state:<9} {_stamp(created):<21} {_stamp(activate_at)}"
+        )
+    return "\n".join(lines)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    return _run(args, _listing)
 
 
 def run_rotate(args: argparse.Namespace) -> int:
-    directory = _directory(args)
-    try:
-        keys = KeySet.load(directory)
-        key = keys.rotate(args.alg, grace=args.grace, bits=args.bits)
-        keys.save(directory)
-    except ConfigurationError as exc:
-        return _fail(str(exc))
-    except OSError as exc:
-        return _fail(f"cannot write keys in {directory}: {problem(exc, directory)}")
-    when = _stamp(time.time() + args.grace)
-    print(f"published {key.alg} key {key.kid}; it signs from {when}")
-    return 0
+    def rotate(settings: Settings) -> str:
+        def change(keys: KeySet | None) -> tuple[KeySet, str]:
+            keys = _needs(keys, settings)
+            key = keys.rotate(args.alg, grace=args.grace, bits=args.bits)
+            when = _stamp(time.time() + args.grace)
+            return keys, f"published {key.alg} key {key.kid}; it signs from {when}"
+
+        return _change(settings, change)
+
+    return _run(args, rotate)
 
 
 def run_retire(args: argparse.Namespace) -> int:
-    directory = _directory(args)
-    try:
-        keys = KeySet.load(directory)
-        keys.retire(args.kid)
-        keys.save(directory)
-    except ConfigurationError as exc:
-        return _fail(str(exc))
-    except OSError as exc:
-        return _fail(f"cannot write keys in {directory}: {problem(exc, directory)}")
-    print(f"retired key {args.kid}")
-    return 0
+    def retire(settings: Settings) -> str:
+        def change(keys: KeySet | None) -> tuple[KeySet, str]:
+            keys = _needs(keys, settings)
+            keys.retire(args.kid)
+            return keys, f"retired key {args.kid}"
+
+        return _change(settings, change)
+
+    return _run(args, retire)
 
 
 def run_jwks(args: argparse.Namespace) -> int:
-    try:
-        print(json.dumps(KeySet.load(_directory(args)).jwks(), indent=2))
-    except ConfigurationError as exc:
-        return _fail(str(exc))
-    return 0
+    return _run(
+        args, lambda settings: json.dumps(_needs(_read(settings), settings).jwks(), indent=2)
+    )

@@ -273,8 +273,9 @@ class Settings(BaseSettings):
     )
     secret_key: SecretStr | None = Field(
         default=None,
-        description="base64 of 32 random bytes: stored hub.secrets are encrypted with it (AES-GCM);"
-        " give it by env var or --secret-key-file, as a flag every local user can read it",
+        description="base64 of 32 random bytes: stored hub.secrets, and on PostgreSQL the signing"
+        " keys, are encrypted with it (AES-GCM); give it by env var or --secret-key-file, as a"
+        " flag every local user can read it",
     )
     secret_key_file: Path | None = Field(
         default=None,
@@ -285,7 +286,8 @@ class Settings(BaseSettings):
     )
     keys_dir: Path = Field(
         default=Path("sethub-keys"),
-        description="signing keys of the SETs (a key is generated here on first start)",
+        description="signing keys of the SETs (a key is generated here on first start); on"
+        " PostgreSQL they are in the database, which imports these if it has none",
     )
     signing_algorithm: Literal["RS256", "ES256", "PS256", "EdDSA", "Ed25519"] = Field(
         default="RS256", description="algorithm of a key generated on first start"

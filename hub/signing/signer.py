@@ -1,8 +1,9 @@
 """The hub's SET signer: one signed token per (identity event, subscription), off the event loop.
 
-Keys live in `--keys-dir` as a set_tokens KeySet; the first start generates one. The set is
-reloaded when its manifest changes (looked at once a second at most), so `sethub keys rotate`
-takes effect in a running hub, and the JWKS always lists every published key.
+The key set (set_tokens' KeySet) comes from a `KeySource`: the node's `--keys-dir` on SQLite, the
+database every node shares on PostgreSQL (`keysource.py`). The first start creates one. A changed
+set is picked up while the hub runs, so `sethub keys rotate` needs no restart, and the JWKS
+always lists every published key.
 
 Every algorithm signs in a pool of processes, never on the event loop: RSA costs about a
 millisecond a token and even ES256 (~0.08 ms) was a fifth of the loop's time at full fan-out.
@@ -19,7 +20,6 @@ import os
 import time
 import uuid
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,14 +29,12 @@ from ..batching import Batcher
 from ..config import Settings
 from ..store import DueDelivery
 from . import child
-from .keydir import load_or_create
+from .keysource import DirectoryKeySource, KeySource
 from .pool import SigningPool, SigningProcessDied
 
 __all__ = ["SetSigner", "callback_origin"]
 
 log = logging.getLogger("sethub.signing")
-MANIFEST = "keyset.json"
-RELOAD_CHECK_SECONDS = 1.0
 EVENT_CACHE_SIZE = 1024  # decoded events: one fan-out renders the same event many times
 
 
@@ -47,13 +45,18 @@ def callback_origin(callback: str) -> str:
 
 
 class SetSigner:
-    def __init__(self, settings: Settings, *, clock: Any = time.time) -> None:
+    def __init__(
+        self, settings: Settings, keys: KeySource | None = None, *, clock: Any = time.time
+    ) -> None:
+        """`keys` defaults to the keys dir; `open` reads (or creates) the key set."""
         self._settings = settings
-        self._directory: Path = settings.keys_dir
         self._clock = clock
-        self._keys = self._load_or_create()
-        self._manifest_mtime = self._mtime()
-        self._checked_at = time.monotonic()
+        self._source = (
+            keys
+            if keys is not None
+            else DirectoryKeySource(settings.keys_dir, settings.signing_algorithm, clock=clock)
+        )
+        self._keys: KeySet | None = None
         self._pems: dict[str, tuple[str, bytes]] = {}
         self._events: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._workers = settings.signing_workers or os.cpu_count() or 1
@@ -61,6 +64,10 @@ class SetSigner:
         self._batches: Batcher[dict[str, Any], str] = Batcher(
             self._sign_batch, concurrency=self._workers
         )
+
+    async def open(self) -> None:
+        """Read the key set, creating it on the first start (SigningKeysError says why not)."""
+        self._keys = await self._source.open()
 
     async def warm_up(self) -> None:
         """Start the signing processes now, not when the first SET after start-up is due. The
@@ -79,38 +86,18 @@ class SetSigner:
             context = multiprocessing.get_context("spawn")
         return SigningPool(self._workers, context)
 
-    def _mtime(self) -> float:
-        try:
-            return (self._directory / MANIFEST).stat().st_mtime
-        except OSError:
-            return 0.0
-
-    def _load_or_create(self) -> KeySet:
-        keys, created = load_or_create(
-            self._directory, self._settings.signing_algorithm, now=self._clock()
-        )
-        if created:
-            log.info(
-                "generated a %s signing key in %s",
-                self._settings.signing_algorithm,
-                self._directory,
-            )
-        return keys
-
-    def _refresh(self) -> None:
-        if time.monotonic() - self._checked_at < RELOAD_CHECK_SECONDS:
-            return
-        self._checked_at = time.monotonic()
-        mtime = self._mtime()
-        if mtime != self._manifest_mtime:
-            self._keys = KeySet.load(self._directory)
-            self._manifest_mtime = mtime
-            log.info("reloaded the key set from %s", self._directory)
+    def _current(self, *, look_now: bool = False) -> KeySet:
+        """The key set, replaced first by a newer one if the source has it."""
+        newer = self._source.newer(look_now=look_now)
+        if newer is not None:
+            self._keys = newer
+        if self._keys is None:
+            raise RuntimeError("the signer is not open")
+        return self._keys
 
     def jwks(self) -> dict[str, Any]:
-        self._checked_at = 0.0  # the JWKS is never stale, however recent the last look
-        self._refresh()
-        return self._keys.jwks(now=self._clock())
+        # The JWKS is never staler than the source can tell: a keys dir is looked at now.
+        return self._current(look_now=True).jwks(now=self._clock())
 
     def _event(self, item: DueDelivery) -> dict[str, Any]:
         event = self._events.get(item.event_id)
@@ -144,9 +131,8 @@ class SetSigner:
 
     async def _sign_batch(self, batch: list[dict[str, Any]]) -> list[str]:
         """Every SET of a batch is signed with the key active when the batch leaves: the key
-        set is looked at (and reloaded if its manifest changed) once per batch, not per SET."""
-        self._refresh()
-        key = self._keys.signing_key(now=self._clock())
+        set is looked at (replaced if its source has a newer one) once per batch, not per SET."""
+        key = self._current().signing_key(now=self._clock())
         if key.kid not in self._pems:
             self._pems[key.kid] = (key.alg, key.private_pem())
         pems = {key.kid: self._pems[key.kid]}
@@ -164,3 +150,4 @@ class SetSigner:
         batch left running would read from a closed pool after its caller had gone."""
         await self._batches.close(timeout=self._settings.shutdown_timeout)
         await self._pool.close()
+        await self._source.close()

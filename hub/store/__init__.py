@@ -16,8 +16,16 @@ from pathlib import Path
 
 from ..database_url import DatabaseLocation, PostgresURL, parse_database
 from ..sealing import SealingError
-from .errors import SourceExists, StoreError, StoreHealth, StoreOpenError, StoreUnavailableError
-from .interface import Store
+from .errors import (
+    KeySetChanged,
+    SecretKeyRequired,
+    SourceExists,
+    StoreError,
+    StoreHealth,
+    StoreOpenError,
+    StoreUnavailableError,
+)
+from .interface import SigningKeysRepository, Store
 from .records import (
     Attempt,
     Claimed,
@@ -34,6 +42,8 @@ from .records import (
     Revocation,
     SchemaStatus,
     Settlement,
+    SigningKeyRecord,
+    SigningKeys,
     Source,
     Subscription,
     Token,
@@ -51,6 +61,7 @@ __all__ = [
     "EventKind",
     "Intent",
     "IntentMode",
+    "KeySetChanged",
     "Lease",
     "NewEvent",
     "PublishRequest",
@@ -59,7 +70,11 @@ __all__ = [
     "Revocation",
     "SchemaStatus",
     "SealingError",
+    "SecretKeyRequired",
     "Settlement",
+    "SigningKeyRecord",
+    "SigningKeys",
+    "SigningKeysRepository",
     "Source",
     "SourceExists",
     "Store",

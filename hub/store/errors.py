@@ -2,9 +2,11 @@
 
     StoreError
     ├── StoreOpenError          the database cannot be opened or migrated (at start-up)
+    │   └── SecretKeyRequired   signing keys kept in the database need the hub's secret key
     ├── StoreUnavailableError   the database cannot take this work now: locked, full, I/O error;
     │                           nothing of the unit of work was kept, and it may be retried
-    └── SourceExists            an inbound source of that name is registered already
+    ├── SourceExists            an inbound source of that name is registered already
+    └── KeySetChanged           the stored signing keys changed since they were read
 
 Backends translate their own errors into these at their boundary (`raise ... from exc`), so the
 HTTP layer answers 503 without knowing which database is behind the store. A backend error that
@@ -15,7 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SourceExists", "StoreError", "StoreHealth", "StoreOpenError", "StoreUnavailableError"]
+__all__ = [
+    "KeySetChanged",
+    "SecretKeyRequired",
+    "SourceExists",
+    "StoreError",
+    "StoreHealth",
+    "StoreOpenError",
+    "StoreUnavailableError",
+]
 
 
 class StoreError(RuntimeError):
@@ -33,6 +43,15 @@ class StoreUnavailableError(StoreError):
 
 class SourceExists(StoreError):
     """A source of that name is already registered."""
+
+
+class SecretKeyRequired(StoreOpenError):
+    """The store keeps the signing keys' private parts sealed, and no secret key was given."""
+
+
+class KeySetChanged(StoreError):
+    """Another writer (a node's first start, another `sethub keys`) changed the stored key set
+    after it was read: read it again and redo the change."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,8 @@ from .records import (
     Revocation,
     SchemaStatus,
     Settlement,
+    SigningKeyRecord,
+    SigningKeys,
     Source,
     Subscription,
     Token,
@@ -44,6 +46,7 @@ from .records import (
 __all__ = [
     "DeliveriesRepository",
     "IntentsRepository",
+    "SigningKeysRepository",
     "SourcesRepository",
     "Store",
     "SubscriptionsRepository",
@@ -251,6 +254,33 @@ class SourcesRepository(Protocol):
     async def remove(self, name: str) -> bool: ...
 
 
+class SigningKeysRepository(Protocol):
+    """The SET signing keys, where every node of a shared store reads the same ones.
+
+    Private keys are sealed with the hub's secret key at rest; without one every method but
+    `generation` raises `SecretKeyRequired`. Which key signs at a given time is the key set's
+    own rule (set_tokens' KeySet), applied by each reader: nothing here changes with the clock.
+    """
+
+    async def generation(self) -> int:
+        """The stored set's generation (0: none yet): one cheap read, to poll for changes."""
+        ...
+
+    async def load(self) -> SigningKeys:
+        """The whole key set, private keys opened (generation 0 and no keys: none yet)."""
+        ...
+
+    async def create(self, keys: Sequence[SigningKeyRecord]) -> tuple[SigningKeys, bool]:
+        """Store `keys` as the key set if there is none yet, and whether this call did: nodes
+        starting together on an empty database create exactly one set between them."""
+        ...
+
+    async def replace(self, keys: Sequence[SigningKeyRecord], *, generation: int) -> SigningKeys:
+        """Store `keys` as the key set in place of the one read at `generation`; KeySetChanged
+        if another writer changed it since (read it again and redo the change)."""
+        ...
+
+
 class Store(Protocol):
     """The hub's durable state: repositories over one database, and the database's life."""
 
@@ -271,6 +301,12 @@ class Store(Protocol):
 
     @property
     def sources(self) -> SourcesRepository: ...
+
+    @property
+    def signing_keys(self) -> SigningKeysRepository | None:
+        """The SET signing keys, on a store every node shares (PostgreSQL); None where they are
+        the node's own, in its --keys-dir (SQLite)."""
+        ...
 
     @property
     def health(self) -> StoreHealth:

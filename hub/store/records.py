@@ -26,6 +26,8 @@ __all__ = [
     "Revocation",
     "SchemaStatus",
     "Settlement",
+    "SigningKeyRecord",
+    "SigningKeys",
     "Source",
     "Subscription",
     "Token",
@@ -270,3 +272,26 @@ class Source:
 
     def __repr__(self) -> str:  # never print the secret by accident
         return f"Source(name={self.name!r}, vendor={self.vendor!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyRecord:
+    """One SET signing key as a shared store keeps it. `private_pem` is plaintext here, in
+    memory; the store seals it before it reaches the database and opens it when read back.
+    `public_jwk` (JSON text) is stored plain: it is what the JWKS publishes anyway."""
+
+    kid: str
+    alg: str
+    state: str  # pending | active | retiring, as set_tokens' KeySet names them
+    created_at: float
+    activate_at: float | None
+    public_jwk: str
+    private_pem: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeys:
+    """The stored key set and its generation, which goes up at every change (0: no key set)."""
+
+    generation: int
+    keys: tuple[SigningKeyRecord, ...] = ()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -18,10 +20,13 @@ from aiohttp.test_utils import TestServer
 from hub.app import create_app
 from hub.appkeys import STORE
 from hub.config import Settings
-from hub.database_url import DatabaseLocation
+from hub.database_url import DatabaseLocation, PostgresURL
 from hub.intake.auth import create_token
 from hub.intake.bridges.sources import new_source
 from hub.store import Source, Store
+
+# Every test hub on PostgreSQL gets a secret key: its signing keys are stored sealed with it.
+SHARED_STORE_SECRET_KEY = base64.b64encode(os.urandom(32)).decode()
 
 
 def free_port() -> int:
@@ -65,6 +70,8 @@ def test_settings(db: DatabaseLocation, port: int, **overrides: Any) -> Settings
         "subscribe_rate": 0,  # tests burst subscriptions; test_limits turns the limits on
         "subscribe_rate_per_callback_host": 0,
     }
+    if isinstance(db, PostgresURL):  # its signing keys are sealed in the database with it
+        values["secret_key"] = SHARED_STORE_SECRET_KEY
     values.update(overrides)
     return Settings.model_validate(values)
 
@@ -116,9 +123,7 @@ class RunningHub:
         status, text, _ = await self.post_form(form, headers=self._bearer(token))
         return status, text
 
-    async def add_source(
-        self, name: str, vendor: str, secret: str, **options: str
-    ) -> Source:
+    async def add_source(self, name: str, vendor: str, secret: str, **options: str) -> Source:
         """Register an inbound source, as `sethub sources add` does."""
         source = new_source(name, vendor, secret, options, now=time.time())
         await self.store.sources.add(source)
@@ -333,8 +338,10 @@ class ScriptedSubscriber:
                 method, target = lines[0].split()[:2]
                 if method == b"GET":
                     challenge = parse_qs(urlsplit(target.decode()).query)["hub.challenge"][0]
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
-                                 % (len(challenge), challenge.encode()))
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                        % (len(challenge), challenge.encode())
+                    )
                 else:
                     self.posts.append(body)
                     if self.answer is None:

@@ -243,4 +243,24 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_by_age ON events (created_at);
     CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
     """,
+    # 9: SET signing keys, one key set every node signs with. Private keys are sealed PEMs
+    # (hub.sealing, the hub's secret key); the public JWK is plain. The one row of
+    # signing_key_set makes "one key set" a constraint, and its generation, raised at every
+    # change, is what each node reads once a second to see a rotation.
+    """
+    CREATE TABLE signing_keys (
+        kid         text PRIMARY KEY,
+        alg         text             NOT NULL,
+        state       text             NOT NULL CHECK (state IN ('pending', 'active', 'retiring')),
+        created_at  double precision NOT NULL,
+        activate_at double precision,
+        public_jwk  text             NOT NULL,
+        private_key bytea            NOT NULL
+    );
+    CREATE TABLE signing_key_set (
+        id         integer          PRIMARY KEY CHECK (id = 1),
+        generation bigint           NOT NULL,
+        updated_at double precision NOT NULL
+    );
+    """,
 )

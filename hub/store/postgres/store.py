@@ -15,6 +15,7 @@ from ..signals import WorkSignal
 from .database import Connection, PostgresDatabase
 from .deliveries import Deliveries
 from .intents import Intents
+from .keys import PostgresSigningKeys
 from .migrate import migrate, schema_status_of
 from .sources import Sources
 from .subscriptions import Subscriptions
@@ -36,6 +37,7 @@ class PostgresStore:
     topics: Topics
     tokens: Tokens
     sources: Sources
+    signing_keys: PostgresSigningKeys
     signal: WorkSignal = field(repr=False)
 
     @property
@@ -105,6 +107,7 @@ async def open_postgres_store(
         topics=Topics(db),
         tokens=Tokens(db),
         sources=Sources(db, box),
+        signing_keys=PostgresSigningKeys(db, secret_key),
         signal=signal,
     )
     if migrate:

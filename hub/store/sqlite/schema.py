@@ -318,4 +318,23 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_by_age ON events (created_at);
     CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
     """,
+    # 9: SET signing keys kept in the database, for hubs of several nodes (PostgreSQL; see its
+    # form). A SQLite hub keeps its keys in --keys-dir and leaves these tables empty: they exist
+    # so both lists stay paired by position and both schemas mean the same.
+    """
+    CREATE TABLE signing_keys (
+        kid         TEXT PRIMARY KEY,
+        alg         TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('pending', 'active', 'retiring')),
+        created_at  REAL NOT NULL,
+        activate_at REAL,
+        public_jwk  TEXT NOT NULL, -- JSON, plain: the JWKS publishes it
+        private_key BLOB NOT NULL  -- the PEM, sealed with the hub's secret key
+    ) WITHOUT ROWID;
+    CREATE TABLE signing_key_set (
+        id         INTEGER PRIMARY KEY CHECK (id = 1), -- one row: one key set
+        generation INTEGER NOT NULL,                   -- up at every change; nodes poll it
+        updated_at REAL    NOT NULL
+    );
+    """,
 )

@@ -44,6 +44,11 @@ class SqliteStore:
     def shared(self) -> bool:
         return False  # one process writes a SQLite file: this one
 
+    @property
+    def signing_keys(self) -> None:
+        """None: a SQLite hub keeps its signing keys in its --keys-dir (see `hub.signing`)."""
+        return None
+
     async def release_claims(self) -> None:
         """Release every claim: this process is the database's one user, so a claim found at
         start-up is one a killed predecessor left."""
