@@ -77,24 +77,30 @@ grep -q -- '--public-url' <<<"$out" || fail "no hint at --public-url: $out"
 teardown
 trap cleanup EXIT
 
-# Started in order, each once the one before is ready: podman before 4.6 cannot wait for
-# depends_on's service_healthy, and no systemd timer runs healthchecks in a bare container host.
+# PostgreSQL first, the nodes once it is ready: podman before 4.6 cannot wait for depends_on's
+# service_healthy, and no systemd timer runs healthchecks in a bare container host.
 step "start PostgreSQL"
 "${compose[@]}" up -d --no-build postgres
 postgres=$(container postgres)
 wait_for 90 "PostgreSQL healthy" podman healthcheck run "$postgres"
 
-step "start two hub nodes, one after the other"
-"${compose[@]}" up -d --no-build --no-deps hub1
+step "start two hub nodes at once on the new database: they make one key set between them"
+"${compose[@]}" up -d --no-build --no-deps hub1 hub2
 hub1=$(container hub1)
-wait_for 90 "hub1 healthy (the image's HEALTHCHECK)" podman healthcheck run "$hub1"
-"${compose[@]}" up -d --no-build --no-deps hub2
 hub2=$(container hub2)
+wait_for 90 "hub1 healthy (the image's HEALTHCHECK)" podman healthcheck run "$hub1"
 wait_for 90 "hub2 healthy (the image's HEALTHCHECK)" podman healthcheck run "$hub2"
 [[ $(podman exec "$hub1" id -u) != 0 ]] || fail "the hub runs as root"
 
 step "tokens, made inside a hub container against the database"
-token() { podman exec "$hub1" sethub tokens create --scope "$1" 2>/dev/null | tail -n 1; }
+token() {  # SCOPE: the token, the last line on stdout; on failure, what the command said
+    local out errors
+    errors=$(mktemp)
+    out=$(podman exec "$hub1" sethub tokens create --scope "$1" 2>"$errors") ||
+        fail "sethub tokens create: $(cat "$errors")"
+    rm -f "$errors"
+    tail -n 1 <<<"$out"
+}
 SUBSCRIBER_TOKEN=$(token subscribe:login)
 publisher=$(token publish)
 export SUBSCRIBER_TOKEN
