@@ -32,6 +32,7 @@ from ..signals import WorkSignal
 from .claims import claim, start
 from .database import Connection, PostgresDatabase, rows_changed
 from .events import publish_all
+from .wakeups import Notices
 
 __all__ = ["PURGE_STATEMENTS", "Deliveries"]
 
@@ -139,10 +140,13 @@ async def _apply(conn: Connection, settlements: Sequence[Settlement]) -> None:
 
 
 class Deliveries:
-    def __init__(self, db: PostgresDatabase, box: SecretBox, signal: WorkSignal) -> None:
+    def __init__(
+        self, db: PostgresDatabase, box: SecretBox, signal: WorkSignal, notices: Notices
+    ) -> None:
         self._db = db
         self._box = box
         self._signal = signal
+        self._notices = notices
 
     async def publish(
         self, *, topic: str, content_type: str, body: bytes, now: float
@@ -171,8 +175,15 @@ class Deliveries:
         self, requests: Sequence[PublishRequest]
     ) -> list[tuple[list[PublishedEvent], bool]]:
         """Several publish requests in ONE transaction (a group commit), each answered apart
-        (see `events.publish_all`)."""
-        answers = await self._db.run(lambda conn: publish_all(conn, requests))
+        (see `events.publish_all`). Other nodes hear of new deliveries at the commit."""
+
+        async def publish(conn: Connection) -> list[tuple[list[PublishedEvent], bool]]:
+            answers = await publish_all(conn, requests)
+            if any(event.deliveries for events, _ in answers for event in events):
+                await self._notices.send(conn, WorkKind.DELIVERIES)
+            return answers
+
+        answers = await self._db.run(publish)
         if any(event.deliveries for events, _ in answers for event in events):
             self._signal.fire(WorkKind.DELIVERIES)
         return answers
@@ -293,6 +304,8 @@ class Deliveries:
                 now,
                 report.requeued,
             )
+            if report.requeued:
+                await self._notices.send(conn, WorkKind.DELIVERIES)
             return report
 
         report = await self._db.run(requeue)
