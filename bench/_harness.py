@@ -67,16 +67,19 @@ async def running_hub_nodes(
     processes: list[subprocess.Popen[bytes]] = []
     logs = []
     try:
-        bases = []
-        for n in range(nodes):  # one by one: the first migrates and makes the signing key
-            port = free_port()
+        bases: list[str] = []
+        ports = [free_port() for _ in range(nodes)]
+        # One hub: every node names its topics (and the SETs' issuer) by the same public URL, as
+        # behind a load balancer; here the first node's address.
+        public = ["--public-url", f"http://127.0.0.1:{ports[0]}"] if nodes > 1 else []
+        for n, port in enumerate(ports):  # one by one: the first migrates, makes the signing key
             log = (work / f"hub-{n}.log").open("w")
             logs.append(log)
             processes.append(subprocess.Popen(
                 [*sethub(), "serve", "--db", where, "--keys-dir", str(work / "keys"), "--port",
                  str(port), "--allow-private-callbacks", "--log-level", "warning",
                  "--subscribe-rate", "0", "--subscribe-rate-per-callback-host", "0",
-                 "--publish-rate", "0", *flags],
+                 "--publish-rate", "0", *public, *flags],
                 stdout=log, stderr=subprocess.STDOUT, env=env,
             ))
             bases.append(f"http://127.0.0.1:{port}")
