@@ -36,11 +36,33 @@ from .support import free_port
 # Fast deliveries, a short retry schedule and a claim ttl the settings accept for them: a killed
 # node's claims expire within a few seconds and the work is claimed again.
 NODE_FLAGS = (
-    "--allow-private-callbacks", "--log-level", "warning", "--signing-algorithm", "ES256",
-    "--signing-workers", "1", "--subscribe-rate", "0", "--subscribe-rate-per-callback-host", "0",
-    "--publish-rate", "0", "--poll-interval", "0.2", "--retry-schedule", "0.2,0.5,1,1,1,1",
-    "--retry-jitter", "0", "--delivery-timeout", "1", "--verify-timeout", "1",
-    "--claim-ttl", "3.5", "--shutdown-timeout", "0.5",
+    "--allow-private-callbacks",
+    "--log-level",
+    "warning",
+    "--signing-algorithm",
+    "ES256",
+    "--signing-workers",
+    "1",
+    "--subscribe-rate",
+    "0",
+    "--subscribe-rate-per-callback-host",
+    "0",
+    "--publish-rate",
+    "0",
+    "--poll-interval",
+    "0.2",
+    "--retry-schedule",
+    "0.2,0.5,1,1,1,1",
+    "--retry-jitter",
+    "0",
+    "--delivery-timeout",
+    "1",
+    "--verify-timeout",
+    "1",
+    "--claim-ttl",
+    "3.5",
+    "--shutdown-timeout",
+    "0.5",
 )
 MAX_CONCURRENT_DELIVERIES = 16
 PER_SUBSCRIPTION = 4
@@ -75,9 +97,21 @@ class Node:
         env["SETHUB_SECRET_KEY"] = secret_key
         with self.log.open("w") as out:
             self.process = subprocess.Popen(
-                [*sethub_command(), "serve", "--db", url.dsn, "--port", str(self.port),
-                 "--keys-dir", str(self.work / "keys"), *self.flags],
-                stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
+                [
+                    *sethub_command(),
+                    "serve",
+                    "--db",
+                    url.dsn,
+                    "--port",
+                    str(self.port),
+                    "--keys-dir",
+                    str(self.work / "keys"),
+                    *self.flags,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
             )
         await wait_healthy(self)  # type: ignore[arg-type]  # it has .process, .base, .output
 
@@ -229,8 +263,9 @@ async def test_a_node_delivers_at_once_what_another_node_stored(
     """Node B stores an event; node A, which polls every 30 s, delivers it within about a
     second: B's commit notified A. (B cannot deliver it: its every claim slot holds a delivery
     to a subscriber that never answers.)"""
-    slow_b = hub_nodes("--max-concurrent-deliveries", "1", "--delivery-timeout", "20",
-                       "--claim-ttl", "61")
+    slow_b = hub_nodes(
+        "--max-concurrent-deliveries", "1", "--delivery-timeout", "20", "--claim-ttl", "61"
+    )
     await slow_b.start(postgres_url, secret_key, slow_b.base)
     token = create_token(postgres_url, "publish")
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"}
@@ -240,19 +275,22 @@ async def test_a_node_delivers_at_once_what_another_node_stored(
         await receiver.start()
     async with aiohttp.ClientSession() as session:
         for name in ("stuck", "news"):
-            async with session.post(f"{slow_b.base}/topics/{name}", data=b"first",
-                                    headers=headers) as response:
+            async with session.post(
+                f"{slow_b.base}/topics/{name}", data=b"first", headers=headers
+            ) as response:
                 assert response.status == 202, await response.text()
         for receiver in hanging:
             await subscribe(session, slow_b, f"{slow_b.base}/topics/stuck", receiver, token)
         await subscribe(session, slow_b, f"{slow_b.base}/topics/news", fast, token)
         await until_subscribed(postgres_url, len(hanging) + 1)
-        async with session.post(f"{slow_b.base}/topics/stuck", data=b"stuck",
-                                headers=headers) as response:
+        async with session.post(
+            f"{slow_b.base}/topics/stuck", data=b"stuck", headers=headers
+        ) as response:
             assert response.status == 202
         for _ in range(200):  # B claims the four deliveries that never get an answer
-            claimed = await query(postgres_url, "SELECT COUNT(*) FROM deliveries"
-                                  " WHERE claimed_by IS NOT NULL")
+            claimed = await query(
+                postgres_url, "SELECT COUNT(*) FROM deliveries WHERE claimed_by IS NOT NULL"
+            )
             if claimed[0][0] == len(hanging):
                 break
             await asyncio.sleep(0.05)
@@ -263,8 +301,9 @@ async def test_a_node_delivers_at_once_what_another_node_stored(
         await node_a.start(postgres_url, secret_key, slow_b.base)
         await asyncio.sleep(0.5)  # A's first claim at start-up has found nothing to do
         sent = time.monotonic()
-        async with session.post(f"{slow_b.base}/topics/news", data=b"wake up",
-                                headers=headers) as response:
+        async with session.post(
+            f"{slow_b.base}/topics/news", data=b"wake up", headers=headers
+        ) as response:
             assert response.status == 202
         await until(lambda: "wake up" in fast.received, 10, "the event published to B")
     took = fast.arrived_at["wake up"] - sent
@@ -284,8 +323,12 @@ async def test_three_nodes_deliver_everything_when_one_is_killed_twice(
     kill: its requests on the wire (max-concurrent-deliveries) and the outcomes it waits to
     write (at most its claim capacity, max-concurrent-deliveries x CLAIM_AHEAD)."""
     events, subscribers, kills = 2000, 10, 2
-    flags = ("--max-concurrent-deliveries", str(MAX_CONCURRENT_DELIVERIES),
-             "--max-concurrent-per-subscription", str(PER_SUBSCRIPTION))
+    flags = (
+        "--max-concurrent-deliveries",
+        str(MAX_CONCURRENT_DELIVERIES),
+        "--max-concurrent-per-subscription",
+        str(PER_SUBSCRIPTION),
+    )
     nodes = [hub_nodes(*flags) for _ in range(3)]
     public = nodes[0].base
     await nodes[0].start(postgres_url, secret_key, public)  # migrates, makes the signing key
@@ -308,15 +351,25 @@ async def test_three_nodes_deliver_everything_when_one_is_killed_twice(
         async def publish(batch: list[int], turn: int) -> None:
             """To the nodes in turn; a batch that meets a killed node goes again, to the next
             one, with the same ids: it is published once."""
-            body = [{"type": "login-failed", "subject": {"format": "email",
-                     "email": f"user{n}@example.com"}, "data": {"reason": "test"},
-                     "txn": f"event-{n}", "id": f"event-{n}"} for n in batch]
+            body = [
+                {
+                    "type": "login-failed",
+                    "subject": {"format": "email", "email": f"user{n}@example.com"},
+                    "data": {"reason": "test"},
+                    "txn": f"event-{n}",
+                    "id": f"event-{n}",
+                }
+                for n in batch
+            ]
             for attempt in range(50):
                 node = nodes[(turn + attempt) % len(nodes)]
                 try:
-                    async with session.post(f"{node.base}/events", json=body,
-                                            headers={"Authorization": f"Bearer {token}"},
-                                            timeout=aiohttp.ClientTimeout(total=10)) as answer:
+                    async with session.post(
+                        f"{node.base}/events",
+                        json=body,
+                        headers={"Authorization": f"Bearer {token}"},
+                        timeout=aiohttp.ClientTimeout(total=10),
+                    ) as answer:
                         if answer.status == 202:
                             return
                 except (aiohttp.ClientError, TimeoutError):
@@ -341,11 +394,16 @@ async def test_three_nodes_deliver_everything_when_one_is_killed_twice(
 
         async def kill_twice() -> None:
             for share in (0.2, 0.55):
-                await until(lambda s=share: arrived() >= s * events * subscribers, 40,
-                            f"{share:.0%} of the deliveries before a kill")
-                held = await query(postgres_url, "SELECT COUNT(*) FROM deliveries"
-                                   " WHERE state = 'pending' AND claimed_by LIKE ?",
-                                   f"%:{victim.pid}:%")
+                await until(
+                    lambda s=share: arrived() >= s * events * subscribers,
+                    40,
+                    f"{share:.0%} of the deliveries before a kill",
+                )
+                held = await query(
+                    postgres_url,
+                    "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND claimed_by LIKE ?",
+                    f"%:{victim.pid}:%",
+                )
                 victim.kill()
                 claims_at_kill.append(int(held[0][0]))
                 await victim.start(postgres_url, secret_key)
@@ -354,8 +412,9 @@ async def test_three_nodes_deliver_everything_when_one_is_killed_twice(
 
     expected = {f"event-{n}" for n in range(events)}
     for receiver in subscribed:
-        await until(lambda r=receiver: expected <= set(r.received), 45,
-                    "every event at every subscriber")
+        await until(
+            lambda r=receiver: expected <= set(r.received), 45, "every event at every subscriber"
+        )
     await until(lambda: arrived() >= events * subscribers, 1, "the count")
     elapsed = time.monotonic() - started
     for _ in range(200):  # the last outcomes are written just after their answers
@@ -367,8 +426,10 @@ async def test_three_nodes_deliver_everything_when_one_is_killed_twice(
     await asyncio.sleep(0.3)  # a straggling duplicate, if any, is counted too
     duplicates = arrived() - events * subscribers  # each arrived at least once: the rest
     capacity = MAX_CONCURRENT_DELIVERIES + MAX_CONCURRENT_DELIVERIES * CLAIM_AHEAD
-    print(f"\n{events * subscribers} deliveries by 3 nodes in {elapsed:.1f} s, {kills} kills;"
-          f" the killed node held {claims_at_kill} claims; duplicates: {duplicates}"
-          f" (bound {kills} x {capacity})")
+    print(
+        f"\n{events * subscribers} deliveries by 3 nodes in {elapsed:.1f} s, {kills} kills;"
+        f" the killed node held {claims_at_kill} claims; duplicates: {duplicates}"
+        f" (bound {kills} x {capacity})"
+    )
     assert len(claims_at_kill) == kills
     assert 0 <= duplicates <= kills * capacity
