@@ -165,6 +165,36 @@ def cpu_seconds(pid: int) -> float:
     return sum(used.get(member, 0.0) for member in family)
 
 
+async def database_cpu_seconds(url: str) -> dict[int, float]:
+    """CPU time used so far by each server process (backend) connected to the PostgreSQL
+    database of `url`, by process id, from /proc: only for a server on this machine."""
+    import asyncpg
+
+    admin = await asyncpg.connect(url)
+    try:
+        pids = await admin.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    return {row["pid"]: cpu_seconds(row["pid"]) for row in pids}
+
+
+async def database_commits(url: str) -> int:
+    """Transactions committed so far in the PostgreSQL database of `url` (the statistics
+    collector's count: it lags by up to a second; read it after a pause)."""
+    import asyncpg
+
+    admin = await asyncpg.connect(url)
+    try:
+        return int(await admin.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ))
+    finally:
+        await admin.close()
+
+
 async def wait_for(url: str, timeout: float = 30) -> None:
     deadline = time.time() + timeout
     async with aiohttp.ClientSession() as session:

@@ -30,6 +30,8 @@ from set_tokens.lowlevel import build_claims, sign_claims
 
 from _harness import (
     cpu_seconds,
+    database_commits,
+    database_cpu_seconds,
     fresh_postgres,
     running_hub_nodes,
     stats,
@@ -105,6 +107,9 @@ async def hub_run(
         before = sum(s["count"] for s in await stats(ports))
         headers = {"Authorization": f"Bearer {token}"}
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
+        postgres = db is not None and is_postgres(db)
+        db_before = await database_cpu_seconds(db) if db is not None and postgres else {}
+        commits_before = await database_commits(db) if db is not None and postgres else 0
         started = time.perf_counter()
         next_event = iter(range(args.events))
 
@@ -127,6 +132,13 @@ async def hub_run(
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
         cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+        if db is not None and postgres:  # the server's work for this hub counts too
+            used = await database_cpu_seconds(db)
+            cpu += sum(seconds - db_before.get(pid, 0.0) for pid, seconds in used.items())
+            await asyncio.sleep(1.0)  # the statistics collector's delay
+            commits = await database_commits(db) - commits_before
+            print(f"{describe(db, nodes)}: {commits} transactions committed,"
+                  f" {commits / (args.events * len(ports)):.2f} per delivery")
         latencies = [lat for s in await stats(ports) for lat in s["latencies"]]
         print(f"{describe(db, nodes)}: published {args.events} events in {published:.2f} s "
               f"({args.events / published:.0f}/s), all delivered after {elapsed:.2f} s")
@@ -177,7 +189,8 @@ async def main(args: argparse.Namespace) -> None:
         p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
         print(f"{name:<24} {rate:>13.0f} {p50:>8.1f} {p99:>8.1f} {cpu * 1000:>7.3f}"
               f" {rate / base_rate:>9.1%} {rate / first:>9.1%}")
-    print("CPU ms: the hub's CPU per delivery, its signing processes included (not PostgreSQL's)")
+    print("CPU ms: CPU per delivery of the hub's processes (their signing processes included)"
+          " and, on PostgreSQL, of the server processes serving its database")
     if args.compare:
         _, (pg1, _, _), (pg2, _, _) = (rate for _, rate in results)
         print(f"PostgreSQL 1 node / SQLite: {pg1 / first:.1%} (target >= 70%); "
