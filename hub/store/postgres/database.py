@@ -16,6 +16,7 @@ down, refuses connections, is shutting down or is out of space raises `StoreUnav
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -42,6 +43,7 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 # No statement of the hub's takes near this long; one that does is stuck behind a lock.
 STATEMENT_TIMEOUT_SECONDS = 30.0
 RETRIES_ON_CONFLICT = 3
+_BEGIN_NOT_DURABLE = "BEGIN; SET LOCAL synchronous_commit TO OFF"
 
 # Errors that mean "the database cannot do this now", with words safe to show an operator.
 _UNAVAILABLE: tuple[tuple[type[BaseException], str], ...] = (
@@ -142,11 +144,24 @@ class PostgresDatabase:
     async def _transaction(self, work: Work[T], durable: bool) -> T:
         async def transaction(conn: Connection) -> T:
             async with conn.transaction():
-                if not durable:
-                    await conn.execute("SET LOCAL synchronous_commit TO OFF")
                 return await work(conn)
 
-        return await self._with_connection(transaction)
+        async def not_durable(conn: Connection) -> T:
+            # BEGIN and the SET in one round trip (as a transaction() block would take two):
+            # claims and attempt starts, which run this way, are a good part of all
+            # transactions.
+            await conn.execute(_BEGIN_NOT_DURABLE)
+            try:
+                result = await work(conn)
+            except BaseException:
+                if not conn.is_closed():  # the pool's reset rolls back if this cannot
+                    with contextlib.suppress(Exception):
+                        await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+            return result
+
+        return await self._with_connection(transaction if durable else not_durable)
 
     async def _with_connection(self, work: Work[T]) -> T:
         try:
