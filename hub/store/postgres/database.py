@@ -117,6 +117,24 @@ class PostgresDatabase:
                 return result
         raise RuntimeError("unreachable")  # the loop returns or raises
 
+    async def write(self, query: str, *args: object) -> list[asyncpg.Record]:
+        """One statement that writes, as its own transaction (one round trip: no BEGIN and
+        COMMIT), retried on a deadlock or serialization failure as `run` is."""
+        for attempt in range(1, RETRIES_ON_CONFLICT + 1):
+            try:
+                rows = await self._with_connection(lambda conn: conn.fetch(query, *args))
+            except StoreUnavailableError as exc:
+                self._watch.write_failed(str(exc))
+                raise
+            except _CONFLICTS:
+                if attempt == RETRIES_ON_CONFLICT:
+                    raise
+                log.info("statement conflict, retrying (%d)", attempt)
+            else:
+                self._watch.data_written()
+                return rows
+        raise RuntimeError("unreachable")  # the loop returns or raises
+
     async def read(self, work: Work[T]) -> T:
         """`work` on one consistent snapshot (a read-only repeatable-read transaction)."""
 
