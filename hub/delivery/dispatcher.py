@@ -74,8 +74,11 @@ class Dispatcher(Worker[DueDelivery]):
         )
         cap = settings.max_concurrent_per_subscription
         # A subscription holds at most `window` claims and is topped up once it is down to
-        # `refill_at`: a claim per few deliveries, not one per finished delivery.
-        self._window = min(cap * CLAIM_AHEAD, settings.max_concurrent_deliveries)
+        # `refill_at`: a claim per few deliveries, not one per finished delivery. On a shared
+        # store the bound counts every node's claims, so it is the cap itself: the requests
+        # to one subscriber, from all the nodes together, never exceed it.
+        window = cap if store.shared else cap * CLAIM_AHEAD
+        self._window = min(window, settings.max_concurrent_deliveries)
         self._refill_at = self._window // 2
         self._saturated = False  # the last full claim found nothing outside busy subscriptions
         self._full_claim_wanted = True  # a subscription can be topped up, or slots came free
@@ -92,7 +95,7 @@ class Dispatcher(Worker[DueDelivery]):
         self._clock = clock
         self._per_subscription: dict[int, int] = {}
         self._gates: dict[int, asyncio.Semaphore] = {}
-        self._ended: set[int] = set()  # answered 410 while later deliveries were claimed
+        self._ended: set[int] = set()  # answered 410, not yet removed: nothing more is sent
         self._held: set[int] = set()  # claimed, outcome not yet written: never claimed again
         # Attempt starts, and the settlements of all in-flight deliveries, share group commits.
         self._starts: Batcher[tuple[int, Lease], bool] = Batcher(self._start_batch)
@@ -169,16 +172,21 @@ class Dispatcher(Worker[DueDelivery]):
             else:
                 del self._per_subscription[sid]
                 del self._gates[sid]
-                self._ended.discard(sid)
         if tried is None:  # not sent: claimed again elsewhere, or cancelled
             self._held.discard(item.id)
             return
         sent, attempt, verdict = tried
         settled = self._settle(item, sent, attempt, verdict)
         if verdict.outcome is Outcome.GONE:
-            await settled
-            now = attempt.started_at + attempt.duration
-            await self._store.subscriptions.remove_by_id(sid, now=now)
+            # Nothing more is sent to it until it is removed, even what is claimed meanwhile
+            # (with a window as small as the cap, on a shared store, the next delivery is
+            # claimed as soon as this one is done).
+            try:
+                await settled
+                now = attempt.started_at + attempt.duration
+                await self._store.subscriptions.remove_by_id(sid, now=now)
+            finally:
+                self._ended.discard(sid)
             log.info("subscription %s ended by 410 from %s", sid, loggable_url(item.callback))
 
     async def failed(self, item: DueDelivery, exc: Exception) -> None:

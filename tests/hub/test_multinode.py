@@ -138,10 +138,14 @@ class Node:
 @dataclass
 class Receiver:
     """A loopback subscriber: answers verifications, records each delivery's event (the SET's
-    txn, or a content body) and answers 202; or, `hanging`, never answers a delivery."""
+    txn, or a content body) and answers 202, counting the requests it answers at once; or,
+    `hanging`, never answers a delivery."""
 
     hanging: bool = False
+    answer_after: float = 0.0  # seconds before answering a delivery
     received: list[str] = field(default_factory=list)
+    active: int = 0  # deliveries being answered now
+    most_active: int = 0
     arrived_at: dict[str, float] = field(default_factory=dict)
     released: asyncio.Event = field(default_factory=asyncio.Event)
     server: TestServer | None = None
@@ -159,6 +163,12 @@ class Receiver:
         if self.hanging:
             await self.released.wait()
             return web.Response(status=503)
+        self.active += 1
+        self.most_active = max(self.most_active, self.active)
+        try:
+            await asyncio.sleep(self.answer_after)
+        finally:
+            self.active -= 1
         identity = request.content_type == "application/secevent+jwt"
         event = txn_of(body) if identity else body.decode()
         self.received.append(event)
@@ -318,7 +328,8 @@ async def test_three_nodes_deliver_everything_when_one_is_killed_twice(
     receivers: Callable[..., Receiver],
 ) -> None:
     """3 nodes, 2,000 identity events x 10 subscribers, published across the nodes; one node is
-    SIGKILLed twice during the fan-out and restarted. Every (event, subscriber) arrives; the
+    SIGKILLed twice during the fan-out and restarted. No subscriber ever has more requests open
+    than the per-subscription cap, counted over all nodes. Every (event, subscriber) arrives; the
     duplicates are bounded by what the killed node could hold sent but not yet recorded at each
     kill: its requests on the wire (max-concurrent-deliveries) and the outcomes it waits to
     write (at most its claim capacity, max-concurrent-deliveries x CLAIM_AHEAD)."""
@@ -334,7 +345,9 @@ async def test_three_nodes_deliver_everything_when_one_is_killed_twice(
     await nodes[0].start(postgres_url, secret_key, public)  # migrates, makes the signing key
     await asyncio.gather(*(node.start(postgres_url, secret_key, public) for node in nodes[1:]))
     token = create_token(postgres_url, "publish subscribe")
-    subscribed = [receivers() for _ in range(subscribers)]
+    # Answers take a few milliseconds, so that each node would have as many requests open to
+    # a subscriber as it may, and more than the cap between them if it did not hold hub-wide.
+    subscribed = [receivers(answer_after=0.005) for _ in range(subscribers)]
     for receiver in subscribed:
         await receiver.start()
     victim = nodes[1]
@@ -399,11 +412,16 @@ async def test_three_nodes_deliver_everything_when_one_is_killed_twice(
                     40,
                     f"{share:.0%} of the deliveries before a kill",
                 )
-                held = await query(
-                    postgres_url,
-                    "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND claimed_by LIKE ?",
-                    f"%:{victim.pid}:%",
-                )
+                for _ in range(250):  # a kill while it holds claims: mid-way through its work
+                    held = await query(
+                        postgres_url,
+                        "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'"
+                        " AND claimed_by LIKE ?",
+                        f"%:{victim.pid}:%",
+                    )
+                    if held[0][0]:
+                        break
+                    await asyncio.sleep(0.02)
                 victim.kill()
                 claims_at_kill.append(int(held[0][0]))
                 await victim.start(postgres_url, secret_key)
@@ -431,5 +449,8 @@ async def test_three_nodes_deliver_everything_when_one_is_killed_twice(
         f" the killed node held {claims_at_kill} claims; duplicates: {duplicates}"
         f" (bound {kills} x {capacity})"
     )
+    most = max(receiver.most_active for receiver in subscribed)
+    print(f"most requests at once to one subscriber: {most} (cap {PER_SUBSCRIPTION})")
     assert len(claims_at_kill) == kills
+    assert most <= PER_SUBSCRIPTION
     assert 0 <= duplicates <= kills * capacity

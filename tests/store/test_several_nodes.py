@@ -255,3 +255,45 @@ async def test_two_nodes_claiming_intents_at_once_never_take_the_same_one(
         owner="node2", now=31.0, ttl=30, limit=40, per_host=2
     )
     assert len(expired) == 40
+
+
+async def test_the_bound_per_subscription_counts_every_nodes_claims(nodes: list[Store]) -> None:
+    """Per subscription, the hub as a whole holds at most `per_subscription` claims: what
+    other nodes hold counts, for claims one after another and claims at once; other
+    subscriptions are not held back, and a claim expired is no longer counted."""
+    subs = [
+        await nodes[0].subscriptions.activate(
+            topic=TOPIC,
+            callback=f"https://{name}.example/cb",
+            secret=None,
+            lease_seconds=600,
+            now=0.0,
+        )
+        for name in ("a", "b")
+    ]
+    await nodes[0].deliveries.publish_batch(
+        [NewEvent(topic=TOPIC, content_type="text/plain", body=b"x") for _ in range(10)], now=1.0
+    )  # 10 deliveries to each subscription
+
+    async def claim(store: Store, owner: str, now: float = 2.0) -> dict[int, int]:
+        claimed = await store.deliveries.claim_due(
+            owner=owner, now=now, ttl=60, limit=50, per_subscription=3
+        )
+        per_subscription: dict[int, int] = {}
+        for delivery in claimed.deliveries:
+            sid = delivery.subscription_id
+            per_subscription[sid] = per_subscription.get(sid, 0) + 1
+        return per_subscription
+
+    first = await nodes[0].deliveries.claim_due(
+        owner="node0", now=2.0, ttl=60, limit=2, per_subscription=3
+    )
+    assert len(first.deliveries) == 2
+    # (A node counts its own claims itself, and passes them as `held`.)
+    at_once = await asyncio.gather(claim(nodes[1], "node1"), claim(nodes[2], "node2"))
+    for sub in subs:
+        taken = sum(claimed.get(sub.id, 0) for claimed in at_once)
+        earlier = sum(d.subscription_id == sub.id for d in first.deliveries)
+        assert earlier + taken == 3
+    assert await claim(nodes[1], "node3") == {}  # a node that holds none: nothing left
+    assert await claim(nodes[2], "node2", now=62.0) == {sub.id: 3 for sub in subs}

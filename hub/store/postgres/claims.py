@@ -5,6 +5,8 @@ only while its subscription is the same active one, and what is found over is ca
 Several nodes claim at once: candidates are locked with `FOR UPDATE SKIP LOCKED`, so a node
 passes over the rows another is claiming instead of waiting for them, and the rows a claim reads
 but does not take are unlocked at its commit. Starts and settlements lock their rows in id order.
+The bound per subscription (`per_subscription`) counts every node's live claims: the hub as a
+whole, not each node, holds at most that many claims on one subscription.
 
 Ids come from a sequence and are drawn before commit, so a delivery may become visible after
 one with a larger id: a claim of new work (`newer_than`) can pass over it, and the next full
@@ -64,6 +66,21 @@ _STARTING = (
     " LEFT JOIN subscriptions s ON s.id = d.subscription_id"
     " WHERE d.id = ANY($2::bigint[]) ORDER BY d.id FOR UPDATE OF d"
 )
+# Each candidate subscription's claim bound counts the live claims other nodes hold on it. A
+# claim first takes a lock per subscription (skipping those another claim holds, as SKIP LOCKED
+# does rows), then counts, in a later statement, so it sees every claim committed before it got
+# the lock: claims at once never take more than the bound between them.
+_LOCK_SUBSCRIPTIONS = (
+    "SELECT sid FROM unnest($1::bigint[]) AS sid"
+    " WHERE pg_try_advisory_xact_lock(hashtextextended("
+    "'sethub claims ' || current_schema() || ' ' || sid, 0)) ORDER BY sid"
+)
+_CLAIMED_ELSEWHERE = (
+    "SELECT subscription_id, COUNT(*) AS n FROM deliveries"
+    " WHERE subscription_id = ANY($1::bigint[]) AND claimed_by IS NOT NULL"
+    " AND claimed_by <> $2 AND claim_expires > $3 AND state = 'pending'"
+    " GROUP BY subscription_id"
+)
 _CANCEL_ONE = (
     "UPDATE deliveries SET state = 'cancelled', claimed_by = NULL, claim_expires = NULL,"
     " updated_at = $2 WHERE id = ANY($1::bigint[]) AND state = 'pending'"
@@ -80,11 +97,16 @@ async def claim(conn: Connection, request: ClaimRequest) -> tuple[list[asyncpg.R
         candidates = await conn.fetch(_DUE, *common)
     else:
         candidates = await conn.fetch(_NEW, *common, request.newer_than, newest)
+    held, locked = await _held_on_every_node(conn, candidates, request)
     ids, stopped_at = fair_share(
-        ((row["id"], row["subscription_id"]) for row in candidates),
+        (
+            (row["id"], row["subscription_id"])
+            for row in candidates
+            if row["subscription_id"] in locked
+        ),
         limit=request.limit,
         per_subscription=request.per_subscription,
-        held=request.held,
+        held=held,
     )
     if request.newer_than is not None:
         if stopped_at is None and len(candidates) == scan:
@@ -95,6 +117,24 @@ async def claim(conn: Connection, request: ClaimRequest) -> tuple[list[asyncpg.R
         return [], newest
     rows = await conn.fetch(_LEASE, request.now, request.owner, request.now + request.ttl, ids)
     return await _live_only(conn, rows, request.now), newest
+
+
+async def _held_on_every_node(
+    conn: Connection, candidates: Sequence[asyncpg.Record], request: ClaimRequest
+) -> tuple[dict[int, int], set[int]]:
+    """The claims each candidate subscription holds, the caller's (`request.held`) and the
+    other nodes' live ones; and the subscriptions this claim may take for (locked by it)."""
+    subscriptions = sorted({row["subscription_id"] for row in candidates})
+    if not subscriptions:
+        return dict(request.held), set()
+    locked = {row["sid"] for row in await conn.fetch(_LOCK_SUBSCRIPTIONS, subscriptions)}
+    held = dict(request.held)
+    if locked:
+        elsewhere = await conn.fetch(_CLAIMED_ELSEWHERE, sorted(locked), request.owner, request.now)
+        for row in elsewhere:
+            sid = row["subscription_id"]
+            held[sid] = held.get(sid, 0) + int(row["n"])
+    return held, locked
 
 
 async def _live_only(
