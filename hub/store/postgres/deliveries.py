@@ -152,11 +152,10 @@ class Deliveries:
         self, starts: Sequence[tuple[int, Lease]], *, now: float, ttl: float
     ) -> list[bool]:
         """For each (delivery, lease), whether its attempt may be sent now; the leases of those
-        that may are extended by `ttl` (see `claims.start`). Not waiting for the WAL flush: a
-        lease lost in a server crash only delays the delivery until it expires."""
+        that may are extended by `ttl` (see `claims.start`)."""
         if not starts:
             return []
-        return await self._db.run(lambda conn: start(conn, starts, now=now, ttl=ttl), durable=False)
+        return await start(self._db, starts, now=now, ttl=ttl)
 
     async def record_many(self, settlements: Sequence[Settlement]) -> list[bool]:
         """Record attempts and new states in ONE transaction (a group commit); for each
