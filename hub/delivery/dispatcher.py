@@ -74,11 +74,10 @@ class Dispatcher(Worker[DueDelivery]):
         )
         cap = settings.max_concurrent_per_subscription
         # A subscription holds at most `window` claims and is topped up once it is down to
-        # `refill_at`: a claim per few deliveries, not one per finished delivery. On a shared
-        # store the bound counts every node's claims, so it is the cap itself: the requests
-        # to one subscriber, from all the nodes together, never exceed it.
-        window = cap if store.shared else cap * CLAIM_AHEAD
-        self._window = min(window, settings.max_concurrent_deliveries)
+        # `refill_at`: a claim per few deliveries, not one per finished delivery. (On a shared
+        # store, one node at a time holds a subscription's claims, so the cap, which this node
+        # enforces on its requests, holds for the whole hub: see `..store.postgres.claims`.)
+        self._window = min(cap * CLAIM_AHEAD, settings.max_concurrent_deliveries)
         self._refill_at = self._window // 2
         self._saturated = False  # the last full claim found nothing outside busy subscriptions
         self._full_claim_wanted = True  # a subscription can be topped up, or slots came free
@@ -179,8 +178,7 @@ class Dispatcher(Worker[DueDelivery]):
         settled = self._settle(item, sent, attempt, verdict)
         if verdict.outcome is Outcome.GONE:
             # Nothing more is sent to it until it is removed, even what is claimed meanwhile
-            # (with a window as small as the cap, on a shared store, the next delivery is
-            # claimed as soon as this one is done).
+            # (its next deliveries may be claimed as soon as this one is done).
             try:
                 await settled
                 now = attempt.started_at + attempt.duration

@@ -5,8 +5,8 @@ only while its subscription is the same active one, and what is found over is ca
 Several nodes claim at once: candidates are locked with `FOR UPDATE SKIP LOCKED`, so a node
 passes over the rows another is claiming instead of waiting for them, and the rows a claim reads
 but does not take are unlocked at its commit. Starts and settlements lock their rows in id order.
-The bound per subscription (`per_subscription`) counts every node's live claims: the hub as a
-whole, not each node, holds at most that many claims on one subscription.
+One node at a time holds claims on a subscription (until they are settled or expire), so the
+cap on a subscriber's requests, which each node enforces on its own, holds for the hub.
 
 Ids come from a sequence and are drawn before commit, so a delivery may become visible after
 one with a larger id: a claim of new work (`newer_than`) can pass over it, and the next full
@@ -82,20 +82,20 @@ _START = (
     " RETURNING d.id)"
     " SELECT st.*, st.id IN (SELECT id FROM going) AS going FROM starting st"
 )
-# Each candidate subscription's claim bound counts the live claims other nodes hold on it. A
-# claim first takes a lock per subscription (skipping those another claim holds, as SKIP LOCKED
-# does rows), then counts, in a later statement, so it sees every claim committed before it got
-# the lock: claims at once never take more than the bound between them.
+# One node at a time holds claims on a subscription, so the cap on requests to one subscriber,
+# which each node enforces on its own requests, holds for the whole hub. A claim first takes a
+# lock per candidate subscription (skipping those another claim holds, as SKIP LOCKED does
+# rows), then, in a later statement that sees every claim committed before it got the lock,
+# passes over the subscriptions on which another node holds live claims.
 _LOCK_SUBSCRIPTIONS = (
     "SELECT sid FROM unnest($1::bigint[]) AS sid"
     " WHERE pg_try_advisory_xact_lock(hashtextextended("
     "'sethub claims ' || current_schema() || ' ' || sid, 0)) ORDER BY sid"
 )
 _CLAIMED_ELSEWHERE = (
-    "SELECT subscription_id, COUNT(*) AS n FROM deliveries"
+    "SELECT DISTINCT subscription_id FROM deliveries"
     " WHERE subscription_id = ANY($1::bigint[]) AND claimed_by IS NOT NULL"
     " AND claimed_by <> $2 AND claim_expires > $3 AND state = 'pending'"
-    " GROUP BY subscription_id"
 )
 _CANCEL_ONE = (
     "UPDATE deliveries SET state = 'cancelled', claimed_by = NULL, claim_expires = NULL,"
@@ -114,16 +114,16 @@ async def claim(conn: Connection, request: ClaimRequest) -> tuple[list[asyncpg.R
         found = await conn.fetch(_NEW, *common, request.newer_than)
     newest = int(found[0]["newest"])
     candidates = [row for row in found if row["id"] is not None]
-    held, locked = await _held_on_every_node(conn, candidates, request)
+    free = await _free_here(conn, candidates, request)
     ids, stopped_at = fair_share(
         (
             (row["id"], row["subscription_id"])
             for row in candidates
-            if row["subscription_id"] in locked
+            if row["subscription_id"] in free
         ),
         limit=request.limit,
         per_subscription=request.per_subscription,
-        held=held,
+        held=request.held,
     )
     if request.newer_than is not None:
         if stopped_at is None and len(candidates) == scan:
@@ -136,22 +136,19 @@ async def claim(conn: Connection, request: ClaimRequest) -> tuple[list[asyncpg.R
     return await _live_only(conn, rows, request.now), newest
 
 
-async def _held_on_every_node(
+async def _free_here(
     conn: Connection, candidates: Sequence[asyncpg.Record], request: ClaimRequest
-) -> tuple[dict[int, int], set[int]]:
-    """The claims each candidate subscription holds, the caller's (`request.held`) and the
-    other nodes' live ones; and the subscriptions this claim may take for (locked by it)."""
+) -> set[int]:
+    """The candidate subscriptions this claim may take for: locked by it, and with no live
+    claim of another node's on them."""
     subscriptions = sorted({row["subscription_id"] for row in candidates})
     if not subscriptions:
-        return dict(request.held), set()
+        return set()
     locked = {row["sid"] for row in await conn.fetch(_LOCK_SUBSCRIPTIONS, subscriptions)}
-    held = dict(request.held)
-    if locked:
-        elsewhere = await conn.fetch(_CLAIMED_ELSEWHERE, sorted(locked), request.owner, request.now)
-        for row in elsewhere:
-            sid = row["subscription_id"]
-            held[sid] = held.get(sid, 0) + int(row["n"])
-    return held, locked
+    if not locked:
+        return locked
+    elsewhere = await conn.fetch(_CLAIMED_ELSEWHERE, sorted(locked), request.owner, request.now)
+    return locked - {row["subscription_id"] for row in elsewhere}
 
 
 async def _live_only(
