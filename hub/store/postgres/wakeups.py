@@ -40,6 +40,9 @@ CHECK_EVERY_SECONDS = 5.0
 CHECK_TIMEOUT_SECONDS = 5.0
 # Delays between attempts to listen again, the last one repeated.
 RECONNECT_DELAYS_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
+# Other nodes' news of one kind of work wakes this node's worker at most this often (the first
+# at once): a worker woken finds all the work stored until then.
+COALESCE_SECONDS = 0.1
 # How the connection shows in pg_stat_activity, for operators.
 APPLICATION_NAME = "sethub listener"
 
@@ -74,6 +77,8 @@ class WorkListener:
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()  # set while a LISTEN is in place
         self._connected = False  # listened since the last failure
+        self._quiet: set[WorkKind] = set()  # fired within COALESCE_SECONDS
+        self._again: set[WorkKind] = set()  # heard of again meanwhile
 
     def start(self) -> None:
         """Start listening (in the background), unless already started."""
@@ -101,7 +106,24 @@ class WorkListener:
             work = WorkKind(kind)
         except ValueError:
             return  # not a notification of ours (a newer node's kind, or an operator's NOTIFY)
-        self._signal.fire(work)
+        self._wake(work)
+
+    def _wake(self, kind: WorkKind) -> None:
+        """Fire the signal at once, then at most once per `COALESCE_SECONDS` for that kind of
+        work: under a stream of publishes on other nodes, each would otherwise cost this node
+        a claim, mostly of nothing (another node holds those subscriptions' claims)."""
+        if kind in self._quiet:
+            self._again.add(kind)
+            return
+        self._signal.fire(kind)
+        self._quiet.add(kind)
+        asyncio.get_running_loop().call_later(COALESCE_SECONDS, self._window_over, kind)
+
+    def _window_over(self, kind: WorkKind) -> None:
+        self._quiet.discard(kind)
+        if kind in self._again:
+            self._again.discard(kind)
+            self._wake(kind)
 
     async def _run(self) -> None:
         failures = 0  # attempts failed since the node last listened
