@@ -36,11 +36,6 @@ _CLAIMABLE = (
     "state = 'pending' AND next_attempt_at <= $1"
     " AND (claim_expires IS NULL OR claim_expires <= $1)"
     " AND subscription_id <> ALL($2::bigint[]) AND id <> ALL($3::bigint[])"
-    # not the subscriptions another node ($5 is this one) holds claims on: neither read on
-    # into the claim nor locked, each row lock being a write (`_free_here` decides, locked)
-    " AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.subscription_id ="
-    " deliveries.subscription_id AND o.claimed_by IS NOT NULL AND o.claimed_by <> $5"
-    " AND o.claim_expires > $1 AND o.state = 'pending')"
 )
 # The candidates, with the newest delivery id in the same statement (and so the same snapshot:
 # every candidate of a claim of new work is at most that id, and the next one reads on from it).
@@ -53,7 +48,7 @@ _DUE = (
 )
 _NEW = (
     f"SELECT n.newest, c.id, c.subscription_id FROM ({_NEWEST}) n LEFT JOIN LATERAL"
-    f" (SELECT id, subscription_id FROM deliveries WHERE id > $6 AND {_CLAIMABLE}"
+    f" (SELECT id, subscription_id FROM deliveries WHERE id > $5 AND {_CLAIMABLE}"
     " ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) c ON true ORDER BY c.id"
 )
 _LEASE = (
@@ -112,7 +107,7 @@ async def claim(conn: Connection, request: ClaimRequest) -> tuple[list[asyncpg.R
     """Lease due deliveries; their rows and the newest delivery id, inside the caller's
     transaction."""
     scan = request.limit * CLAIM_SCAN_FACTOR
-    common = (request.now, list(request.busy), list(request.exclude), scan, request.owner)
+    common = (request.now, list(request.busy), list(request.exclude), scan)
     if request.newer_than is None:
         found = await conn.fetch(_DUE, *common)
     else:
