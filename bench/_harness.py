@@ -1,8 +1,10 @@
-"""What the benchmarks share: a `sethub serve` subprocess, subscriber processes, waiting."""
+"""What the benchmarks share: `sethub serve` subprocesses (one, or several nodes on one
+PostgreSQL database), subscriber processes, waiting."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -15,6 +17,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -44,30 +47,78 @@ async def running_hub_process(
     *flags: str, db: Path | None = None
 ) -> AsyncIterator[tuple[str, str, int]]:
     """Like `running_hub`, and the hub's process id too (for RSS)."""
+    async with running_hub_nodes(*flags, db=db) as (bases, token, pids):
+        yield bases[0], token, pids[0]
+
+
+@contextlib.asynccontextmanager
+async def running_hub_nodes(
+    *flags: str, db: Path | str | None = None, nodes: int = 1
+) -> AsyncIterator[tuple[list[str], str, list[int]]]:
+    """`nodes` hub processes on one database, each on a free port, with one keys-dir and one
+    secret key: yields (their base URLs, a token that may publish and subscribe, their process
+    ids). `db` is a SQLite path (one node only) or a PostgreSQL URL (see `fresh_postgres`)."""
     work = Path(tempfile.mkdtemp(prefix="sethub-bench-"))
-    db = db or work / "hub.db"
-    port = free_port()
-    log = (work / "hub.log").open("w")
+    where = str(db or work / "hub.db")
+    if nodes > 1 and not where.startswith(("postgresql://", "postgres://")):
+        raise ValueError("several nodes need a PostgreSQL database")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SETHUB_")}
-    process = subprocess.Popen(
-        [*sethub(), "serve", "--db", str(db), "--keys-dir", str(work / "keys"), "--port",
-         str(port), "--allow-private-callbacks", "--log-level", "warning",
-         "--subscribe-rate", "0", "--subscribe-rate-per-callback-host", "0",
-         "--publish-rate", "0", *flags],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
+    env["SETHUB_SECRET_KEY"] = base64.b64encode(os.urandom(32)).decode()
+    processes: list[subprocess.Popen[bytes]] = []
+    logs = []
     try:
-        await wait_for(f"{base}/healthz")
+        bases: list[str] = []
+        ports = [free_port() for _ in range(nodes)]
+        # One hub: every node names its topics (and the SETs' issuer) by the same public URL, as
+        # behind a load balancer; here the first node's address.
+        public = ["--public-url", f"http://127.0.0.1:{ports[0]}"] if nodes > 1 else []
+        for n, port in enumerate(ports):  # one by one: the first migrates, makes the signing key
+            log = (work / f"hub-{n}.log").open("w")
+            logs.append(log)
+            processes.append(subprocess.Popen(
+                [*sethub(), "serve", "--db", where, "--keys-dir", str(work / "keys"), "--port",
+                 str(port), "--allow-private-callbacks", "--log-level", "warning",
+                 "--subscribe-rate", "0", "--subscribe-rate-per-callback-host", "0",
+                 "--publish-rate", "0", *public, *flags],
+                stdout=log, stderr=subprocess.STDOUT, env=env,
+            ))
+            bases.append(f"http://127.0.0.1:{port}")
+            await wait_for(f"{bases[-1]}/healthz")
         token = subprocess.run(
-            [*sethub(), "tokens", "create", "--db", str(db), "--scope", "publish subscribe"],
-            capture_output=True, text=True, check=True,
+            [*sethub(), "tokens", "create", "--db", where, "--scope", "publish subscribe"],
+            capture_output=True, text=True, check=True, env=env,
         ).stdout.strip().splitlines()[-1]
-        yield base, token, process.pid
+        yield bases, token, [process.pid for process in processes]
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        log.close()
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(timeout=30)
+        for log in logs:
+            log.close()
+
+
+@contextlib.asynccontextmanager
+async def fresh_postgres(server: str) -> AsyncIterator[str]:
+    """A new, empty database on the PostgreSQL server of `server` (a URL naming any database
+    there), dropped at the end: every run starts from the same empty state. Yields its URL."""
+    import asyncpg  # only the PostgreSQL runs need it
+
+    parts = urlsplit(server)
+    name = f"sethub_bench_{os.urandom(4).hex()}"
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        admin = await asyncpg.connect(server)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 @contextlib.asynccontextmanager
@@ -112,6 +163,36 @@ def cpu_seconds(pid: int) -> float:
                 family.add(child)
                 grew = True
     return sum(used.get(member, 0.0) for member in family)
+
+
+async def database_cpu_seconds(url: str) -> dict[int, float]:
+    """CPU time used so far by each server process (backend) connected to the PostgreSQL
+    database of `url`, by process id, from /proc: only for a server on this machine."""
+    import asyncpg
+
+    admin = await asyncpg.connect(url)
+    try:
+        pids = await admin.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    return {row["pid"]: cpu_seconds(row["pid"]) for row in pids}
+
+
+async def database_commits(url: str) -> int:
+    """Transactions committed so far in the PostgreSQL database of `url` (the statistics
+    collector's count: it lags by up to a second; read it after a pause)."""
+    import asyncpg
+
+    admin = await asyncpg.connect(url)
+    try:
+        return int(await admin.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ))
+    finally:
+        await admin.close()
 
 
 async def wait_for(url: str, timeout: float = 30) -> None:

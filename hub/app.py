@@ -194,8 +194,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             wake_dispatcher=dispatcher.work_stored,
         )
 
-        # Work stored through this store (and, on a shared store, by the other nodes once it
-        # hears of theirs) wakes its worker; intake also wakes them for work it stored itself.
+        # Work stored through this store (and, on a shared store, by the other nodes: LISTEN /
+        # NOTIFY) wakes its worker; intake also wakes them for work it stored itself.
         def work_stored(kind: WorkKind) -> None:
             if kind is WorkKind.DELIVERIES:
                 dispatcher.work_stored()
@@ -217,12 +217,16 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _janitor(app: web.Application) -> AsyncIterator[None]:
-    """Enforce lease expiry (WebSub §5.3.1) and forget finished work after the retention period."""
+    """Enforce lease expiry (WebSub §5.3.1) and forget finished work after the retention period.
+    Of several nodes on one database, only the one whose turn it is sweeps (`sweeps_here`)."""
     store, clock, settings, metrics = app[STORE], app[CLOCK], app[SETTINGS], app[METRICS]
 
     async def sweep_forever() -> None:
         while True:
             try:
+                if not await store.sweeps_here():
+                    await asyncio.sleep(settings.sweep_interval)
+                    continue
                 expired = await store.subscriptions.purge_expired(now=clock())
                 if expired:
                     log.info("purged %d expired subscriptions", expired)

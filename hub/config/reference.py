@@ -46,7 +46,8 @@ Rules between settings, checked at start-up:
 
 - `--lease-min` <= `--lease-default` <= `--lease-max`.
 - `--claim-ttl` is more than three times `--delivery-timeout` (a claimed delivery's lease must
-  outlast its attempt and the write of its outcome).
+  outlast its attempt and the write of its outcome), and at least three times `--verify-timeout`
+  (a verification's lease is not renewed: a slow one must never be claimed a second time).
 - `--secret-key` (`SETHUB_SECRET_KEY`) and `--secret-key-file` are not both given.
 - `sethub serve` on a wildcard `--host` (`0.0.0.0`, `::`) needs `--public-url`: the URL goes into
   topic URLs, Link headers and every SET's `iss`, and `http://0.0.0.0:8080` reaches nobody.

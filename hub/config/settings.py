@@ -225,7 +225,8 @@ class Settings(BaseSettings):
         default=60.0,
         gt=0,
         description="how long a claimed delivery is leased to a worker, and renewed for when"
-        " its attempt starts, seconds (more than three times delivery_timeout)",
+        " its attempt starts, and a verification of intent, seconds (more than three times"
+        " delivery_timeout, at least three times verify_timeout)",
     )
     poll_interval: float = Field(
         default=1.0,
@@ -394,6 +395,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"--claim-ttl ({self.claim_ttl:g}) must be more than three times"
                 f" --delivery-timeout ({self.delivery_timeout:g})"
+            )
+        # A verification of intent is leased for claim_ttl too, and its lease is not renewed:
+        # one still waiting for a slow callback when it expired would be claimed and verified
+        # again by another node (or this one).
+        if self.claim_ttl < 3 * self.verify_timeout:
+            raise ValueError(
+                f"--claim-ttl ({self.claim_ttl:g}) must be at least three times"
+                f" --verify-timeout ({self.verify_timeout:g}), so that a slow verification"
+                " is never claimed a second time"
             )
         return self
 

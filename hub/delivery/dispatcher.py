@@ -74,7 +74,9 @@ class Dispatcher(Worker[DueDelivery]):
         )
         cap = settings.max_concurrent_per_subscription
         # A subscription holds at most `window` claims and is topped up once it is down to
-        # `refill_at`: a claim per few deliveries, not one per finished delivery.
+        # `refill_at`: a claim per few deliveries, not one per finished delivery. (On a shared
+        # store, one node at a time holds a subscription's claims, so the cap, which this node
+        # enforces on its requests, holds for the whole hub: see `..store.postgres.claims`.)
         self._window = min(cap * CLAIM_AHEAD, settings.max_concurrent_deliveries)
         self._refill_at = self._window // 2
         self._saturated = False  # the last full claim found nothing outside busy subscriptions
@@ -92,7 +94,7 @@ class Dispatcher(Worker[DueDelivery]):
         self._clock = clock
         self._per_subscription: dict[int, int] = {}
         self._gates: dict[int, asyncio.Semaphore] = {}
-        self._ended: set[int] = set()  # answered 410 while later deliveries were claimed
+        self._ended: set[int] = set()  # answered 410, not yet removed: nothing more is sent
         self._held: set[int] = set()  # claimed, outcome not yet written: never claimed again
         # Attempt starts, and the settlements of all in-flight deliveries, share group commits.
         self._starts: Batcher[tuple[int, Lease], bool] = Batcher(self._start_batch)
@@ -169,16 +171,20 @@ class Dispatcher(Worker[DueDelivery]):
             else:
                 del self._per_subscription[sid]
                 del self._gates[sid]
-                self._ended.discard(sid)
         if tried is None:  # not sent: claimed again elsewhere, or cancelled
             self._held.discard(item.id)
             return
         sent, attempt, verdict = tried
         settled = self._settle(item, sent, attempt, verdict)
         if verdict.outcome is Outcome.GONE:
-            await settled
-            now = attempt.started_at + attempt.duration
-            await self._store.subscriptions.remove_by_id(sid, now=now)
+            # Nothing more is sent to it until it is removed, even what is claimed meanwhile
+            # (its next deliveries may be claimed as soon as this one is done).
+            try:
+                await settled
+                now = attempt.started_at + attempt.duration
+                await self._store.subscriptions.remove_by_id(sid, now=now)
+            finally:
+                self._ended.discard(sid)
             log.info("subscription %s ended by 410 from %s", sid, loggable_url(item.callback))
 
     async def failed(self, item: DueDelivery, exc: Exception) -> None:

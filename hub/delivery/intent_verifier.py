@@ -115,8 +115,10 @@ class IntentVerifier(Worker[Intent]):
         if not await self._still_authorised(intent):
             await self._store.intents.finish(intent.id)
             self._metrics.verifications.labels(mode=str(intent.mode), result="refused").inc()
-            log.info("intent %s dropped: its token was revoked or does not own the subscription",
-                     intent.id)
+            log.info(
+                "intent %s dropped: its token was revoked or does not own the subscription",
+                intent.id,
+            )
             return
         challenge = secrets.token_urlsafe(CHALLENGE_BYTES)
         params = {

@@ -331,9 +331,14 @@ class Store(Protocol):
 
     def on_work_stored(self, listener: WorkListener) -> None:
         """Call `listener` (on the event loop, without waiting on it) each time new work is
-        stored: deliveries (a publish, a re-queue) or intents (a subscription request). Today
-        that is this process's own commits; a store shared by several nodes is where wake-ups
-        from the other nodes' commits come in too (PostgreSQL LISTEN/NOTIFY)."""
+        stored: deliveries (a publish, a re-queue) or intents (a subscription request): this
+        process's own commits and, on a shared store, the other nodes' (PostgreSQL
+        LISTEN/NOTIFY, heard from the first call on)."""
+        ...
+
+    async def sweeps_here(self) -> bool:
+        """Whether this process runs the janitor's sweeps now: always on a store with one
+        user; on a shared one, only on the one node holding the turn (see postgres.sweeps)."""
         ...
 
     async def schema_status(self) -> SchemaStatus: ...

@@ -32,8 +32,8 @@ async def test_no_delivery_is_posted_twice_at_the_edge_of_the_accepted_claim_ttl
     claim_ttl the settings accept. Claimed ahead, the last of a subscription's window waits
     three attempts before its own; before, its claim expired meanwhile, it was claimed again and
     sent twice (24 events, 25 POSTs)."""
-    hub = await make_hub(delivery_timeout=0.2, claim_ttl=0.61, retry_schedule=[],
-                         shutdown_timeout=0.1)
+    hub = await make_hub(delivery_timeout=0.2, verify_timeout=0.2, claim_ttl=0.61,
+                         retry_schedule=[], shutdown_timeout=0.1)
     silent = await make_scripted(None)
     await _subscribe(hub, silent.callback)
     for n in range(24):

@@ -59,6 +59,9 @@ def test_public_url_drives_hub_and_topic_urls() -> None:
         ({"lease_min": 10, "lease_default": 5}, "--lease-min (10) <= --lease-default (5)"),
         ({"claim_ttl": 30, "delivery_timeout": 10}, "--claim-ttl (30) must be more than three"
          " times --delivery-timeout (10)"),
+        ({"claim_ttl": 35, "delivery_timeout": 10, "verify_timeout": 12}, "--claim-ttl (35) must"
+         " be at least three times --verify-timeout (12), so that a slow verification is never"
+         " claimed a second time"),
         ({"allow_topic": ["ftp://x/"]}, "invalid --allow-topic: 'ftp://x/' is not"),
         ({"retry_schedule": "1,-2"}, "invalid --retry-schedule: "),
         ({"signature_algorithm": "md5"}, "invalid --signature-algorithm: "),

@@ -65,7 +65,8 @@ async def test_a_failure_the_client_cannot_parse_is_counted_and_dead_lettered(
 ) -> None:
     """Before: a ValueError escaped handle(), nothing was recorded, and the delivery was sent
     again every claim_ttl, forever."""
-    hub = await make_hub(retry_schedule=[0.05], delivery_timeout=0.3, claim_ttl=1.0)
+    hub = await make_hub(retry_schedule=[0.05], delivery_timeout=0.3, verify_timeout=0.3,
+                         claim_ttl=1.0)
     subscriber = await make_scripted(answer)
     await hub.create_topic("news")
     await _subscribe(hub, subscriber.callback, "news")
@@ -80,7 +81,7 @@ async def test_a_success_with_an_unreadable_retry_after_is_a_success(
     make_hub: Callable[..., Any], make_scripted: Callable[..., Any]
 ) -> None:
     """Before: `parse_retry_after` raised on a 200, and the delivery was resent forever."""
-    hub = await make_hub(delivery_timeout=0.3, claim_ttl=1.0)
+    hub = await make_hub(delivery_timeout=0.3, verify_timeout=0.3, claim_ttl=1.0)
     subscriber = await make_scripted(
         b"HTTP/1.1 200 OK\r\nRetry-After: \xb2\r\nContent-Length: 0\r\n\r\n"
     )

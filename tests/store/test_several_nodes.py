@@ -1,6 +1,7 @@
 """What several hub nodes on one PostgreSQL database rely on from the store: claims that never
 overlap, a per-host bound that counts every node's claims, an idempotency key published once,
-and a lost connection reported as the store being unavailable, not as a driver's error."""
+a lost connection reported as the store being unavailable, not as a driver's error, wake-ups
+heard across nodes, one node at a time sweeping, and each intent verified by one node."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import asyncpg
 import pytest
 
 from hub.database_url import PostgresURL
-from hub.store import IntentMode, NewEvent, Store, StoreUnavailableError, open_store
+from hub.store import IntentMode, NewEvent, Store, StoreUnavailableError, WorkKind, open_store
 from hub.store.postgres.database import Connection, PostgresDatabase
+from hub.store.postgres.store import PostgresStore
 
 TOPIC = "https://hub.example/topics/news"
 
@@ -30,51 +32,68 @@ async def nodes(postgres_url: PostgresURL) -> AsyncIterator[list[Store]]:
 async def test_nodes_claiming_at_once_never_take_the_same_delivery(nodes: list[Store]) -> None:
     for n in range(20):
         await nodes[0].subscriptions.activate(
-            topic=TOPIC, callback=f"https://s{n}.example/cb", secret=None, lease_seconds=600,
+            topic=TOPIC,
+            callback=f"https://s{n}.example/cb",
+            secret=None,
+            lease_seconds=600,
             now=0.0,
         )
     await nodes[0].deliveries.publish_batch(
         [NewEvent(topic=TOPIC, content_type="text/plain", body=b"x") for _ in range(10)], now=1.0
     )  # 200 deliveries
 
-    async def claim_all(store: Store, owner: str) -> list[int]:
-        taken: list[int] = []
-        while True:
+    everything: list[int] = []
+
+    async def claim_all(store: Store, owner: str) -> None:
+        """Until every delivery is claimed: a claim may find nothing for a moment, while the
+        subscriptions left are locked by another node's claim in progress."""
+        for _ in range(500):
             claimed = await store.deliveries.claim_due(
                 owner=owner, now=2.0, ttl=60, limit=7, per_subscription=100
             )
+            everything.extend(d.id for d in claimed.deliveries)
+            if len(everything) >= 200:
+                return
             if not claimed.deliveries:
-                return taken
-            taken.extend(d.id for d in claimed.deliveries)
+                await asyncio.sleep(0.01)
 
-    claims = await asyncio.gather(*(claim_all(s, f"node{n}") for n, s in enumerate(nodes)))
-    everything = [delivery for taken in claims for delivery in taken]
+    await asyncio.gather(*(claim_all(s, f"node{n}") for n, s in enumerate(nodes)))
     assert len(everything) == 200 and len(set(everything)) == 200
 
 
 async def test_the_bound_per_callback_host_counts_every_nodes_claims(nodes: list[Store]) -> None:
     for n in range(6):
-        await nodes[0].intents.add(mode=IntentMode.SUBSCRIBE, topic=TOPIC,
-                                   callback=f"https://a.example/cb{n}", now=0.0,
-                                   callback_host="a.example")
-    claims = await asyncio.gather(*(
-        store.intents.claim_due(owner=f"node{n}", now=1.0, ttl=60, limit=10, per_host=2)
-        for n, store in enumerate(nodes)
-    ))
+        await nodes[0].intents.add(
+            mode=IntentMode.SUBSCRIBE,
+            topic=TOPIC,
+            callback=f"https://a.example/cb{n}",
+            now=0.0,
+            callback_host="a.example",
+        )
+    claims = await asyncio.gather(
+        *(
+            store.intents.claim_due(owner=f"node{n}", now=1.0, ttl=60, limit=10, per_host=2)
+            for n, store in enumerate(nodes)
+        )
+    )
     assert sum(len(claimed) for claimed in claims) == 2
 
 
 async def test_one_idempotency_key_given_to_two_nodes_at_once_publishes_once(
     nodes: list[Store],
 ) -> None:
-    await nodes[0].subscriptions.activate(topic=TOPIC, callback="https://a.example/cb",
-                                          secret=None, lease_seconds=600, now=0.0)
+    await nodes[0].subscriptions.activate(
+        topic=TOPIC, callback="https://a.example/cb", secret=None, lease_seconds=600, now=0.0
+    )
     event = NewEvent(topic=TOPIC, content_type="text/plain", body=b"x")
-    answers = await asyncio.gather(*(
-        store.deliveries.publish_batch([event], now=1.0, idempotency_key="same",
-                                       idempotency_window=60)
-        for store in nodes
-    ))
+    answers = await asyncio.gather(
+        *(
+            store.deliveries.publish_batch(
+                [event], now=1.0, idempotency_key="same", idempotency_window=60
+            )
+            for store in nodes
+        )
+    )
     assert len({published[0].id for published, _ in answers}) == 1
     assert sorted(replayed for _, replayed in answers) == [False, True, True]
     assert (await nodes[0].deliveries.counts())["pending"] == 1
@@ -122,3 +141,159 @@ async def until_terminated(admin: asyncpg.Connection) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("the sleeping transaction never showed up")
+
+
+def heard_by(store: Store) -> tuple[list[WorkKind], asyncio.Event]:
+    """What `store` hears of new work, and an event set at each piece of news."""
+    heard: list[WorkKind] = []
+    news = asyncio.Event()
+
+    def listener(kind: WorkKind) -> None:
+        heard.append(kind)
+        news.set()
+
+    store.on_work_stored(listener)
+    return heard, news
+
+
+async def listening(store: Store) -> None:
+    assert isinstance(store, PostgresStore)
+    await store.hearing.wait_listening(5)
+
+
+async def test_a_node_hears_the_work_another_node_stored(nodes: list[Store]) -> None:
+    """Wake-ups cross nodes (NOTIFY at commit, LISTEN): node 1 hears node 0's publish and
+    subscription request once each, and node 0 hears its own commits once, not twice."""
+    (heard0, _), (heard1, news1) = heard_by(nodes[0]), heard_by(nodes[1])
+    await asyncio.gather(listening(nodes[0]), listening(nodes[1]))
+    event = NewEvent(topic=TOPIC, content_type="text/plain", body=b"x")
+    await nodes[0].deliveries.publish_batch([event], now=1.0)  # nobody subscribed: no work
+    await nodes[0].subscriptions.activate(
+        topic=TOPIC, callback="https://a.example/cb", secret=None, lease_seconds=600, now=0.0
+    )
+    await nodes[0].deliveries.publish_batch([event], now=1.0)
+    await asyncio.wait_for(news1.wait(), 5)
+    news1.clear()
+    await nodes[0].intents.add(
+        mode=IntentMode.SUBSCRIBE, topic=TOPIC, callback="https://b.example/cb", now=2.0
+    )
+    await asyncio.wait_for(news1.wait(), 5)
+    await asyncio.sleep(0.2)  # room for a notification that should not come
+    assert heard1 == [WorkKind.DELIVERIES, WorkKind.INTENTS]
+    assert heard0 == [WorkKind.DELIVERIES, WorkKind.INTENTS]
+
+
+async def test_a_node_listens_again_after_losing_its_connection(
+    nodes: list[Store], postgres_url: PostgresURL
+) -> None:
+    """The server ends the listening connection: the node reconnects, tells its workers to look
+    (what was stored meanwhile was not heard of), and hears the other nodes again."""
+    heard, news = heard_by(nodes[1])
+    await listening(nodes[1])
+    admin = await asyncpg.connect(postgres_url.dsn)
+    try:
+        ended = await admin.fetchval(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = $1",
+            "sethub listener",
+        )
+    finally:
+        await admin.close()
+    assert ended >= 1
+    for _ in range(100):
+        if set(heard) == set(WorkKind):
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(heard) == sorted(WorkKind)
+    await listening(nodes[1])
+    heard.clear()
+    news.clear()
+    await nodes[0].intents.add(
+        mode=IntentMode.SUBSCRIBE, topic=TOPIC, callback="https://b.example/cb", now=2.0
+    )
+    await asyncio.wait_for(news.wait(), 5)
+    assert heard == [WorkKind.INTENTS]
+
+
+async def test_one_node_at_a_time_sweeps(nodes: list[Store], postgres_url: PostgresURL) -> None:
+    """The janitor's turn: the first node to ask keeps it while it lives; the others are told
+    no, and one of them takes over once that node is gone."""
+    first = await open_store(postgres_url)
+    try:
+        assert await first.sweeps_here()
+        assert [await node.sweeps_here() for node in nodes] == [False, False, False]
+        assert await first.sweeps_here()  # still its turn
+    finally:
+        await first.close()
+    for _ in range(100):  # the server ends the session (and frees its lock) just after
+        if await nodes[0].sweeps_here():
+            break
+        await asyncio.sleep(0.02)
+    assert [await node.sweeps_here() for node in nodes] == [True, False, False]
+
+
+async def test_two_nodes_claiming_intents_at_once_never_take_the_same_one(
+    nodes: list[Store],
+) -> None:
+    """A verification runs on one node only: claims at once split the intents, and a claimed
+    intent is not claimed again while its lease lasts."""
+    for n in range(40):
+        await nodes[0].intents.add(
+            mode=IntentMode.SUBSCRIBE,
+            topic=TOPIC,
+            callback=f"https://h{n}.example/cb",
+            now=0.0,
+            callback_host=f"h{n}.example",
+        )
+    claims = await asyncio.gather(
+        *(
+            store.intents.claim_due(owner=f"node{n}", now=1.0, ttl=30, limit=25, per_host=2)
+            for n, store in enumerate(nodes[:2])
+        )
+    )
+    ids = [intent.id for claimed in claims for intent in claimed]
+    assert len(ids) == 40 and len(set(ids)) == 40
+    again = await nodes[2].intents.claim_due(owner="node2", now=30.9, ttl=30, limit=40, per_host=2)
+    assert again == []
+    expired = await nodes[2].intents.claim_due(
+        owner="node2", now=31.0, ttl=30, limit=40, per_host=2
+    )
+    assert len(expired) == 40
+
+
+async def test_one_node_at_a_time_holds_claims_on_a_subscription(nodes: list[Store]) -> None:
+    """So that the cap on a subscriber's requests, which each node enforces on its own, holds
+    for the hub: while a node holds live claims on a subscription, the others pass over it;
+    claims at once give each subscription to one node; once the claims expire, another node
+    takes the subscription."""
+    a, b, c = [
+        await nodes[0].subscriptions.activate(
+            topic=TOPIC,
+            callback=f"https://{name}.example/cb",
+            secret=None,
+            lease_seconds=600,
+            now=0.0,
+        )
+        for name in ("a", "b", "c")
+    ]
+    await nodes[0].deliveries.publish_batch(
+        [NewEvent(topic=TOPIC, content_type="text/plain", body=b"x") for _ in range(10)], now=1.0
+    )  # 10 deliveries to each subscription
+
+    async def claim(store: Store, owner: str, now: float = 2.0, **extra: object) -> dict[int, int]:
+        claimed = await store.deliveries.claim_due(
+            owner=owner, now=now, ttl=60, limit=50, per_subscription=3, **extra
+        )
+        per_subscription: dict[int, int] = {}
+        for delivery in claimed.deliveries:
+            sid = delivery.subscription_id
+            per_subscription[sid] = per_subscription.get(sid, 0) + 1
+        return per_subscription
+
+    assert await claim(nodes[0], "node0", busy_subscriptions=[b.id, c.id]) == {a.id: 3}
+    at_once = await asyncio.gather(claim(nodes[1], "node1"), claim(nodes[2], "node2"))
+    assert all(a.id not in claimed for claimed in at_once)
+    for sub in (b, c):  # each to one node only
+        assert sorted(claimed.get(sub.id, 0) for claimed in at_once) == [0, 3]
+    assert await claim(nodes[0], "node0", held={a.id: 3}) == {}  # its own, and the others'
+    assert await claim(nodes[1], "node3", now=62.0) == {a.id: 3, b.id: 3, c.id: 3}

@@ -5,6 +5,8 @@ only while its subscription is the same active one, and what is found over is ca
 Several nodes claim at once: candidates are locked with `FOR UPDATE SKIP LOCKED`, so a node
 passes over the rows another is claiming instead of waiting for them, and the rows a claim reads
 but does not take are unlocked at its commit. Starts and settlements lock their rows in id order.
+One node at a time holds claims on a subscription (until they are settled or expire), so the
+cap on a subscriber's requests, which each node enforces on its own, holds for the hub.
 
 Ids come from a sequence and are drawn before commit, so a delivery may become visible after
 one with a larger id: a claim of new work (`newer_than`) can pass over it, and the next full
@@ -19,7 +21,7 @@ import asyncpg
 
 from ..claiming import CLAIM_SCAN_FACTOR, ClaimRequest, fair_share
 from ..records import Lease
-from .database import Connection
+from .database import Connection, PostgresDatabase
 from .subscriptions import cancel_pending
 
 __all__ = ["ClaimRequest", "claim", "start"]
@@ -35,13 +37,19 @@ _CLAIMABLE = (
     " AND (claim_expires IS NULL OR claim_expires <= $1)"
     " AND subscription_id <> ALL($2::bigint[]) AND id <> ALL($3::bigint[])"
 )
+# The candidates, with the newest delivery id in the same statement (and so the same snapshot:
+# every candidate of a claim of new work is at most that id, and the next one reads on from it).
+_NEWEST = "SELECT COALESCE(MAX(id), 0) AS newest FROM deliveries"
 _DUE = (
-    f"SELECT id, subscription_id FROM deliveries WHERE {_CLAIMABLE}"
-    " ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED"
+    f"SELECT n.newest, c.id, c.subscription_id FROM ({_NEWEST}) n LEFT JOIN LATERAL"
+    f" (SELECT id, subscription_id, next_attempt_at FROM deliveries WHERE {_CLAIMABLE}"
+    " ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) c ON true"
+    " ORDER BY c.next_attempt_at, c.id"
 )
 _NEW = (
-    f"SELECT id, subscription_id FROM deliveries WHERE id > $5 AND id <= $6 AND {_CLAIMABLE}"
-    " ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED"
+    f"SELECT n.newest, c.id, c.subscription_id FROM ({_NEWEST}) n LEFT JOIN LATERAL"
+    f" (SELECT id, subscription_id FROM deliveries WHERE id > $5 AND {_CLAIMABLE}"
+    " ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) c ON true ORDER BY c.id"
 )
 _LEASE = (
     "WITH claimed AS ("
@@ -57,12 +65,37 @@ _LEASE = (
     " LEFT JOIN subscriptions s ON s.id = c.subscription_id"
     " ORDER BY c.next_attempt_at, c.id"
 )
-_STARTING = (
-    "SELECT d.id, d.subscription_id, d.state, d.claimed_by, d.claim_generation,"
-    f" {_SUBSCRIPTION_STATE}"
+# Starting attempts: the deliveries are locked in id order; those still pending under the
+# lease that asks, and still for the same active subscription, have their lease extended ($5).
+_START = (
+    "WITH wanted AS (SELECT * FROM unnest($2::bigint[], $3::text[], $4::int[])"
+    " AS w(id, owner, generation)),"
+    " starting AS MATERIALIZED (SELECT d.id, d.subscription_id, d.state, d.claimed_by,"
+    f" d.claim_generation, {_SUBSCRIPTION_STATE}"
     " FROM deliveries d JOIN events e ON e.id = d.event_id"
     " LEFT JOIN subscriptions s ON s.id = d.subscription_id"
-    " WHERE d.id = ANY($2::bigint[]) ORDER BY d.id FOR UPDATE OF d"
+    " WHERE d.id = ANY($2::bigint[]) ORDER BY d.id FOR UPDATE OF d),"
+    " going AS (UPDATE deliveries d SET claim_expires = $5"
+    " FROM starting st JOIN wanted w ON w.id = st.id"
+    " WHERE d.id = st.id AND st.state = 'pending' AND st.claimed_by = w.owner"
+    " AND st.claim_generation = w.generation AND st.same_subscription AND st.active"
+    " RETURNING d.id)"
+    " SELECT st.*, st.id IN (SELECT id FROM going) AS going FROM starting st"
+)
+# One node at a time holds claims on a subscription, so the cap on requests to one subscriber,
+# which each node enforces on its own requests, holds for the whole hub. A claim first takes a
+# lock per candidate subscription (skipping those another claim holds, as SKIP LOCKED does
+# rows), then, in a later statement that sees every claim committed before it got the lock,
+# passes over the subscriptions on which another node holds live claims.
+_LOCK_SUBSCRIPTIONS = (
+    "SELECT sid FROM unnest($1::bigint[]) AS sid"
+    " WHERE pg_try_advisory_xact_lock(hashtextextended("
+    "'sethub claims ' || current_schema() || ' ' || sid, 0)) ORDER BY sid"
+)
+_CLAIMED_ELSEWHERE = (
+    "SELECT DISTINCT subscription_id FROM deliveries"
+    " WHERE subscription_id = ANY($1::bigint[]) AND claimed_by IS NOT NULL"
+    " AND claimed_by <> $2 AND claim_expires > $3 AND state = 'pending'"
 )
 _CANCEL_ONE = (
     "UPDATE deliveries SET state = 'cancelled', claimed_by = NULL, claim_expires = NULL,"
@@ -73,15 +106,21 @@ _CANCEL_ONE = (
 async def claim(conn: Connection, request: ClaimRequest) -> tuple[list[asyncpg.Record], int]:
     """Lease due deliveries; their rows and the newest delivery id, inside the caller's
     transaction."""
-    newest = int(await conn.fetchval("SELECT COALESCE(MAX(id), 0) FROM deliveries"))
     scan = request.limit * CLAIM_SCAN_FACTOR
     common = (request.now, list(request.busy), list(request.exclude), scan)
     if request.newer_than is None:
-        candidates = await conn.fetch(_DUE, *common)
+        found = await conn.fetch(_DUE, *common)
     else:
-        candidates = await conn.fetch(_NEW, *common, request.newer_than, newest)
+        found = await conn.fetch(_NEW, *common, request.newer_than)
+    newest = int(found[0]["newest"])
+    candidates = [row for row in found if row["id"] is not None]
+    free = await _free_here(conn, candidates, request)
     ids, stopped_at = fair_share(
-        ((row["id"], row["subscription_id"]) for row in candidates),
+        (
+            (row["id"], row["subscription_id"])
+            for row in candidates
+            if row["subscription_id"] in free
+        ),
         limit=request.limit,
         per_subscription=request.per_subscription,
         held=request.held,
@@ -95,6 +134,21 @@ async def claim(conn: Connection, request: ClaimRequest) -> tuple[list[asyncpg.R
         return [], newest
     rows = await conn.fetch(_LEASE, request.now, request.owner, request.now + request.ttl, ids)
     return await _live_only(conn, rows, request.now), newest
+
+
+async def _free_here(
+    conn: Connection, candidates: Sequence[asyncpg.Record], request: ClaimRequest
+) -> set[int]:
+    """The candidate subscriptions this claim may take for: locked by it, and with no live
+    claim of another node's on them."""
+    subscriptions = sorted({row["subscription_id"] for row in candidates})
+    if not subscriptions:
+        return set()
+    locked = {row["sid"] for row in await conn.fetch(_LOCK_SUBSCRIPTIONS, subscriptions)}
+    if not locked:
+        return locked
+    elsewhere = await conn.fetch(_CLAIMED_ELSEWHERE, sorted(locked), request.owner, request.now)
+    return locked - {row["subscription_id"] for row in elsewhere}
 
 
 async def _live_only(
@@ -124,22 +178,30 @@ def _over(row: asyncpg.Record) -> bool:
 
 
 async def start(
-    conn: Connection, starts: Sequence[tuple[int, Lease]], *, now: float, ttl: float
+    db: PostgresDatabase, starts: Sequence[tuple[int, Lease]], *, now: float, ttl: float
 ) -> list[bool]:
     """For each (delivery, lease), whether its attempt may go (see `..sqlite.claims.start`);
-    the leases of those that go are extended to `now + ttl`."""
-    found = await conn.fetch(_STARTING, now, [delivery_id for delivery_id, _ in starts])
+    the leases of those that go are extended to `now + ttl`. One statement (`_START`): starts
+    come one batch per few requests, and each round trip is CPU the hub and server share.
+    Those held but found over are cancelled (and not sent) afterwards, as at a claim."""
+    found = await db.write(
+        _START,
+        now,
+        [delivery_id for delivery_id, _ in starts],
+        [lease.owner for _, lease in starts],
+        [lease.generation for _, lease in starts],
+        now + ttl,
+    )
     rows = {row["id"]: row for row in found}
-    held = [_holds(rows.get(delivery_id), lease) for delivery_id, lease in starts]
-    # Among the held, those found over are cancelled (and not sent), as at a claim.
-    holding = [rows[delivery_id] for (delivery_id, _), h in zip(starts, held, strict=True) if h]
-    live = {row["id"] for row in await _live_only(conn, holding, now)}
-    answers = [delivery_id in live and h for (delivery_id, _), h in zip(starts, held, strict=True)]
-    going = [delivery_id for (delivery_id, _), go in zip(starts, answers, strict=True) if go]
-    if going:
-        await conn.execute(
-            "UPDATE deliveries SET claim_expires = $1 WHERE id = ANY($2::bigint[])",
-            now + ttl,
-            going,
-        )
+    answers = [
+        _holds(rows.get(delivery_id), lease) and rows[delivery_id]["going"]
+        for delivery_id, lease in starts
+    ]
+    over = [
+        row
+        for (delivery_id, lease) in starts
+        if _holds(row := rows.get(delivery_id), lease) and row is not None and _over(row)
+    ]
+    if over:
+        await db.run(lambda conn: _live_only(conn, over, now), durable=False)
     return answers

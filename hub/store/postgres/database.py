@@ -16,6 +16,7 @@ down, refuses connections, is shutting down or is out of space raises `StoreUnav
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -42,6 +43,7 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 # No statement of the hub's takes near this long; one that does is stuck behind a lock.
 STATEMENT_TIMEOUT_SECONDS = 30.0
 RETRIES_ON_CONFLICT = 3
+_BEGIN_NOT_DURABLE = "BEGIN; SET LOCAL synchronous_commit TO OFF"
 
 # Errors that mean "the database cannot do this now", with words safe to show an operator.
 _UNAVAILABLE: tuple[tuple[type[BaseException], str], ...] = (
@@ -81,6 +83,7 @@ class PostgresDatabase:
                 max_size=POOL_MAX_SIZE,
                 timeout=CONNECT_TIMEOUT_SECONDS,
                 command_timeout=STATEMENT_TIMEOUT_SECONDS,
+                reset=_nothing_to_reset,
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise StoreOpenError(f"cannot open database {url}: {_describe(exc)}") from exc
@@ -115,6 +118,24 @@ class PostgresDatabase:
                 return result
         raise RuntimeError("unreachable")  # the loop returns or raises
 
+    async def write(self, query: str, *args: object) -> list[asyncpg.Record]:
+        """One statement that writes, as its own transaction (one round trip: no BEGIN and
+        COMMIT), retried on a deadlock or serialization failure as `run` is."""
+        for attempt in range(1, RETRIES_ON_CONFLICT + 1):
+            try:
+                rows = await self._with_connection(lambda conn: conn.fetch(query, *args))
+            except StoreUnavailableError as exc:
+                self._watch.write_failed(str(exc))
+                raise
+            except _CONFLICTS:
+                if attempt == RETRIES_ON_CONFLICT:
+                    raise
+                log.info("statement conflict, retrying (%d)", attempt)
+            else:
+                self._watch.data_written()
+                return rows
+        raise RuntimeError("unreachable")  # the loop returns or raises
+
     async def read(self, work: Work[T]) -> T:
         """`work` on one consistent snapshot (a read-only repeatable-read transaction)."""
 
@@ -142,11 +163,24 @@ class PostgresDatabase:
     async def _transaction(self, work: Work[T], durable: bool) -> T:
         async def transaction(conn: Connection) -> T:
             async with conn.transaction():
-                if not durable:
-                    await conn.execute("SET LOCAL synchronous_commit TO OFF")
                 return await work(conn)
 
-        return await self._with_connection(transaction)
+        async def not_durable(conn: Connection) -> T:
+            # BEGIN and the SET in one round trip (as a transaction() block would take two):
+            # claims and attempt starts, which run this way, are a good part of all
+            # transactions.
+            await conn.execute(_BEGIN_NOT_DURABLE)
+            try:
+                result = await work(conn)
+            except BaseException:
+                if not conn.is_closed():  # the pool's reset rolls back if this cannot
+                    with contextlib.suppress(Exception):
+                        await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+            return result
+
+        return await self._with_connection(transaction if durable else not_durable)
 
     async def _with_connection(self, work: Work[T]) -> T:
         try:
@@ -166,6 +200,14 @@ class PostgresDatabase:
         except TimeoutError:
             log.warning("database connections did not close in time; terminating them")
             self._pool.terminate()
+
+
+async def _nothing_to_reset(conn: Connection) -> None:
+    """What a connection needs before going back to the pool, beyond the rollback of a
+    transaction left open (which the pool does itself): nothing. The hub's work leaves no
+    session state: its locks are the transaction's, its settings `SET LOCAL`, it opens no
+    cursor and listens on no pooled connection. The default reset (advisory locks, cursors,
+    LISTEN, settings) cost a round trip per transaction: a fifth of the statements at fan-out."""
 
 
 def _describe(exc: BaseException) -> str:

@@ -3,8 +3,8 @@ group commit (the behaviour of `..sqlite.deliveries`, statement for statement wh
 
 A delivery's life under one lease (see `claims`): claimed (`claim_due`), started just before its
 POST (`start_attempts`), settled (`record_many`: only under the same lease, only while still
-pending). A settlement batch is a fixed number of statements whatever its size, each over arrays
-(`unnest`), as SQLite's are executemany calls.
+pending). A settlement batch is one statement whatever its size, over arrays (`unnest`), as
+SQLite's are executemany calls (see `settlements`).
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ from ..signals import WorkSignal
 from .claims import claim, start
 from .database import Connection, PostgresDatabase, rows_changed
 from .events import publish_all
+from .settlements import settle
+from .wakeups import Notices
 
 __all__ = ["PURGE_STATEMENTS", "Deliveries"]
 
-DELIVERED = DeliveryState.DELIVERED
 
 # The janitor's purge, as on SQLite (`..sqlite.deliveries.PURGE_STATEMENTS`): each walks an
 # index to the rows it may remove (migrations 4 and 8).
@@ -48,101 +49,15 @@ PURGE_STATEMENTS = (
     "DELETE FROM idempotency_keys WHERE created_at < $1",
 )
 
-# The holders of the deliveries being settled, locked in id order (settlements and starts lock
-# in the same order, so they never wait on each other in a circle).
-_HOLDERS = (
-    "SELECT id, claimed_by, claim_generation FROM deliveries"
-    " WHERE id = ANY($1::bigint[]) AND state = 'pending' ORDER BY id FOR UPDATE"
-)
-_SETTLE = (
-    "UPDATE deliveries d SET attempts = d.attempts + 1, state = u.state,"
-    " next_attempt_at = COALESCE(u.next_attempt_at, d.next_attempt_at), claimed_by = NULL,"
-    " claim_expires = NULL, last_status = u.status, last_error = u.error,"
-    " rejection = u.rejection, body = COALESCE(d.body, u.body), updated_at = u.updated_at"
-    " FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::int[], $5::text[], $6::text[],"
-    " $7::bytea[], $8::float8[], $9::text[], $10::int[])"
-    " AS u(id, state, next_attempt_at, status, error, rejection, body, updated_at, owner,"
-    " generation)"
-    " WHERE d.id = u.id AND d.state = 'pending' AND d.claimed_by = u.owner"
-    " AND d.claim_generation = u.generation"
-)
-_RECORD_ATTEMPTS = (
-    "INSERT INTO delivery_attempts"
-    " (delivery_id, attempt, started_at, duration, status, error, outcome)"
-    " SELECT d.id, d.attempts, u.started_at, u.duration, u.status, u.error, u.outcome"
-    " FROM unnest($1::bigint[], $2::float8[], $3::float8[], $4::int[], $5::text[], $6::text[])"
-    " WITH ORDINALITY AS u(id, started_at, duration, status, error, outcome, n)"
-    " JOIN deliveries d ON d.id = u.id ORDER BY u.n"
-)
-# A success ends a run of failures; a failure starts one if none is running. Within one batch the
-# failures are applied last, and the first failure of a subscription in the batch starts its run.
-_SUCCEEDED = (
-    "UPDATE subscriptions SET failing_since = NULL"
-    " WHERE id = ANY($1::bigint[]) AND failing_since IS NOT NULL"
-)
-_FAILED = (
-    "UPDATE subscriptions s SET failing_since = f.started_at FROM ("
-    " SELECT DISTINCT ON (sid) sid, started_at"
-    " FROM unnest($1::bigint[], $2::float8[]) WITH ORDINALITY AS u(sid, started_at, n)"
-    " ORDER BY sid, n) AS f"
-    " WHERE s.id = f.sid AND s.failing_since IS NULL"
-)
-
-
-async def _settle_all(conn: Connection, settlements: Sequence[Settlement]) -> list[bool]:
-    """Which settlements landed: those whose delivery is still pending under their lease (one
-    per delivery). At most five statements for the whole batch, whatever its size."""
-    rows = await conn.fetch(_HOLDERS, sorted({s.delivery_id for s in settlements}))
-    holders = {row["id"]: Lease(row["claimed_by"], row["claim_generation"]) for row in rows}
-    landing: list[Settlement] = []
-    for settlement in settlements:
-        if holders.get(settlement.delivery_id) == settlement.lease:
-            del holders[settlement.delivery_id]  # a second outcome for it in the batch: not this
-            landing.append(settlement)
-    if landing:
-        await _apply(conn, landing)
-    landed = {id(s) for s in landing}
-    return [id(s) in landed for s in settlements]
-
-
-async def _apply(conn: Connection, settlements: Sequence[Settlement]) -> None:
-    await conn.execute(
-        _SETTLE,
-        [s.delivery_id for s in settlements],
-        [str(s.state) for s in settlements],
-        [s.next_attempt_at for s in settlements],
-        [s.attempt.status for s in settlements],
-        [s.attempt.error for s in settlements],
-        [s.rejection for s in settlements],
-        [s.body for s in settlements],
-        [s.attempt.started_at + s.attempt.duration for s in settlements],
-        [s.lease.owner for s in settlements],
-        [s.lease.generation for s in settlements],
-    )
-    await conn.execute(
-        _RECORD_ATTEMPTS,
-        [s.delivery_id for s in settlements],
-        [s.attempt.started_at for s in settlements],
-        [s.attempt.duration for s in settlements],
-        [s.attempt.status for s in settlements],
-        [s.attempt.error for s in settlements],
-        [s.attempt.outcome for s in settlements],
-    )
-    succeeded = sorted({s.subscription_id for s in settlements if s.state is DELIVERED})
-    if succeeded:
-        await conn.execute(_SUCCEEDED, succeeded)
-    failed = [s for s in settlements if s.state is not DELIVERED]
-    if failed:
-        await conn.execute(
-            _FAILED, [s.subscription_id for s in failed], [s.attempt.started_at for s in failed]
-        )
-
 
 class Deliveries:
-    def __init__(self, db: PostgresDatabase, box: SecretBox, signal: WorkSignal) -> None:
+    def __init__(
+        self, db: PostgresDatabase, box: SecretBox, signal: WorkSignal, notices: Notices
+    ) -> None:
         self._db = db
         self._box = box
         self._signal = signal
+        self._notices = notices
 
     async def publish(
         self, *, topic: str, content_type: str, body: bytes, now: float
@@ -171,8 +86,15 @@ class Deliveries:
         self, requests: Sequence[PublishRequest]
     ) -> list[tuple[list[PublishedEvent], bool]]:
         """Several publish requests in ONE transaction (a group commit), each answered apart
-        (see `events.publish_all`)."""
-        answers = await self._db.run(lambda conn: publish_all(conn, requests))
+        (see `events.publish_all`). Other nodes hear of new deliveries at the commit."""
+
+        async def publish(conn: Connection) -> list[tuple[list[PublishedEvent], bool]]:
+            answers = await publish_all(conn, requests)
+            if any(event.deliveries for events, _ in answers for event in events):
+                await self._notices.send(conn, WorkKind.DELIVERIES)
+            return answers
+
+        answers = await self._db.run(publish)
         if any(event.deliveries for events, _ in answers for event in events):
             self._signal.fire(WorkKind.DELIVERIES)
         return answers
@@ -230,18 +152,17 @@ class Deliveries:
         self, starts: Sequence[tuple[int, Lease]], *, now: float, ttl: float
     ) -> list[bool]:
         """For each (delivery, lease), whether its attempt may be sent now; the leases of those
-        that may are extended by `ttl` (see `claims.start`). Not waiting for the WAL flush: a
-        lease lost in a server crash only delays the delivery until it expires."""
+        that may are extended by `ttl` (see `claims.start`)."""
         if not starts:
             return []
-        return await self._db.run(lambda conn: start(conn, starts, now=now, ttl=ttl), durable=False)
+        return await start(self._db, starts, now=now, ttl=ttl)
 
     async def record_many(self, settlements: Sequence[Settlement]) -> list[bool]:
         """Record attempts and new states in ONE transaction (a group commit); for each
         settlement, whether it landed (only under the lease that claimed it, while pending)."""
         if not settlements:
             return []
-        return await self._db.run(lambda conn: _settle_all(conn, settlements))
+        return await settle(self._db, settlements)
 
     async def listing(self, *, state: DeliveryState, limit: int = 100) -> list[dict[str, object]]:
         """Deliveries in a state, newest first, for operators (no bodies, no secrets)."""
@@ -293,6 +214,8 @@ class Deliveries:
                 now,
                 report.requeued,
             )
+            if report.requeued:
+                await self._notices.send(conn, WorkKind.DELIVERIES)
             return report
 
         report = await self._db.run(requeue)

@@ -15,6 +15,7 @@ from ..records import Intent, IntentMode, WorkKind
 from ..signals import WorkSignal
 from .database import Connection, PostgresDatabase
 from .subscriptions import event_types_of
+from .wakeups import Notices
 
 __all__ = ["Intents"]
 
@@ -43,10 +44,13 @@ RETURNING id, mode, topic, callback, secret, lease_seconds, reason, attempts, au
 
 
 class Intents:
-    def __init__(self, db: PostgresDatabase, box: SecretBox, signal: WorkSignal) -> None:
+    def __init__(
+        self, db: PostgresDatabase, box: SecretBox, signal: WorkSignal, notices: Notices
+    ) -> None:
         self._db = db
         self._box = box
         self._signal = signal
+        self._notices = notices
 
     async def add(
         self,
@@ -63,11 +67,14 @@ class Intents:
         token_id: int | None = None,
         callback_host: str = "",
     ) -> int:
-        """Store one request; it waits behind any earlier request for the same pair."""
+        """Store one request; it waits behind any earlier request for the same pair. One
+        statement, which also tells the other nodes at its commit."""
         intent_id = await self._db.fetchval(
-            "INSERT INTO intents (mode, topic, callback, secret, lease_seconds, reason,"
-            " audience, event_types, token_id, callback_host, next_attempt_at, created_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+            "WITH added AS (INSERT INTO intents (mode, topic, callback, secret, lease_seconds,"
+            " reason, audience, event_types, token_id, callback_host, next_attempt_at,"
+            " created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id)"
+            " SELECT id FROM added, pg_notify($12, $13)",
             str(mode),
             topic,
             callback,
@@ -79,6 +86,8 @@ class Intents:
             token_id,
             callback_host,
             now,
+            self._notices.channel,
+            self._notices.payload(WorkKind.INTENTS),
         )
         self._signal.fire(WorkKind.INTENTS)
         return int(intent_id)

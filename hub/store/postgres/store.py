@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from ...database_url import PostgresURL
 from ...sealing import PLAIN, SealingError, SecretBox
 from ..errors import StoreHealth, StoreOpenError, StoreUnavailableError
-from ..interface import WorkListener
+from ..interface import WorkListener as Listener
 from ..records import SchemaStatus
 from ..signals import WorkSignal
 from .database import Connection, PostgresDatabase
@@ -19,8 +19,10 @@ from .keys import PostgresSigningKeys
 from .migrate import migrate, schema_status_of
 from .sources import Sources
 from .subscriptions import Subscriptions
+from .sweeps import SweepTurn
 from .tokens import Tokens
 from .topics import Topics
+from .wakeups import Notices, WorkListener, channel_for
 
 __all__ = ["PostgresStore", "open_postgres_store"]
 
@@ -39,6 +41,8 @@ class PostgresStore:
     sources: Sources
     signing_keys: PostgresSigningKeys
     signal: WorkSignal = field(repr=False)
+    hearing: WorkListener = field(repr=False)  # other nodes' new work, once someone listens
+    sweeps: SweepTurn = field(repr=False)
 
     @property
     def health(self) -> StoreHealth:
@@ -75,8 +79,14 @@ class PostgresStore:
 
         return await self.db.run(seal)
 
-    def on_work_stored(self, listener: WorkListener) -> None:
+    def on_work_stored(self, listener: Listener) -> None:
+        """Also starts hearing the other nodes' notifications, once: only a hub listens, not
+        the one-off commands that open the store."""
         self.signal.connect(listener)
+        self.hearing.start()
+
+    async def sweeps_here(self) -> bool:
+        return await self.sweeps.mine()
 
     async def schema_status(self) -> SchemaStatus:
         return await schema_status_of(self.db)
@@ -85,6 +95,8 @@ class PostgresStore:
         return await migrate(self.db)
 
     async def close(self) -> None:
+        await self.hearing.close()
+        await self.sweeps.close()
         await self.db.close()
 
 
@@ -97,18 +109,26 @@ async def open_postgres_store(
 ) -> PostgresStore:
     """Connect and, unless told not to, migrate; StoreOpenError says why it cannot."""
     db = await PostgresDatabase.open(url, clock=clock)
+    try:  # the schema names the channel the nodes of this hub wake each other on
+        schema = await db.fetchval("SELECT COALESCE(current_schema(), '')")
+    except StoreUnavailableError as exc:
+        await db.close()
+        raise StoreOpenError(f"cannot use database {url}: {exc}") from exc
     box = SecretBox(secret_key)
     signal = WorkSignal()
+    notices = Notices(channel_for(schema))
     store = PostgresStore(
         db=db,
         subscriptions=Subscriptions(db, box),
-        intents=Intents(db, box, signal),
-        deliveries=Deliveries(db, box, signal),
+        intents=Intents(db, box, signal, notices),
+        deliveries=Deliveries(db, box, signal, notices),
         topics=Topics(db),
         tokens=Tokens(db),
         sources=Sources(db, box),
         signing_keys=PostgresSigningKeys(db, secret_key),
         signal=signal,
+        hearing=WorkListener(url.dsn, notices, signal),
+        sweeps=SweepTurn(url.dsn),
     )
     if migrate:
         try:

@@ -65,6 +65,9 @@ class SqliteStore:
     def on_work_stored(self, listener: WorkListener) -> None:
         self.signal.connect(listener)
 
+    async def sweeps_here(self) -> bool:
+        return True  # the file's one user sweeps it
+
     async def schema_status(self) -> SchemaStatus:
         return await self.db.schema_status()
 
