@@ -61,22 +61,64 @@ class HubProcess:
         return self.log.read_text(errors="replace")
 
 
-async def start_hub_process(db: Path, port: int, *flags: str) -> HubProcess:
-    log = db.with_suffix(f".{int(time.time() * 1000)}.log")
+# `sethub serve` as the console script runs it (hub.cli.main with the command line), once `serve`
+# arrives on stdin (the interpreter and the hub's modules are loaded before that); if the test
+# goes away first, stdin ends and the process exits without serving.
+_SERVE_ON_CUE = (
+    "import sys; from hub.cli import main; sys.argv[0] = 'sethub';"
+    " sys.exit(main() if sys.stdin.readline() == 'serve\\n' else 1)"
+)
+
+
+def _popen_serve(db: Path, port: int, flags: tuple[str, ...], *, on_cue: bool) -> HubProcess:
+    log = db.with_suffix(f".{time.time_ns()}.log")
     handle = log.open("w")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SETHUB_")}
+    command = [sys.executable, "-c", _SERVE_ON_CUE] if on_cue else sethub_command()
     process = subprocess.Popen(
-        [*sethub_command(), "serve", "--db", str(db), "--port", str(port),
-         "--keys-dir", str(db.parent / "keys"), *flags],
+        [
+            *command,
+            "serve",
+            "--db",
+            str(db),
+            "--port",
+            str(port),
+            "--keys-dir",
+            str(db.parent / "keys"),
+            *flags,
+        ],
+        stdin=subprocess.PIPE if on_cue else None,
         stdout=handle,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
     )
     handle.close()
-    running = HubProcess(process, port, db, log)
+    return HubProcess(process, port, db, log)
+
+
+async def start_hub_process(db: Path, port: int, *flags: str) -> HubProcess:
+    running = _popen_serve(db, port, flags, on_cue=False)
     await wait_healthy(running)
     return running
+
+
+def spare_hub_process(db: Path, port: int, *flags: str) -> HubProcess:
+    """A `sethub serve` process that loads Python and the hub's modules now and starts serving
+    only at `start_spare`: for tests that restart a hub many times and are about what the hub
+    does after a restart, not about the ~0.8 s of CPU an interpreter takes to import it.
+    Nothing is bound or opened before the cue, so it may be made while the hub it replaces still
+    runs on the same port and database."""
+    return _popen_serve(db, port, flags, on_cue=True)
+
+
+async def start_spare(spare: HubProcess) -> HubProcess:
+    """Cue a `spare_hub_process` to run `sethub serve`; return once it is healthy."""
+    assert spare.process.stdin is not None
+    spare.process.stdin.write("serve\n")
+    spare.process.stdin.close()
+    await wait_healthy(spare)
+    return spare
 
 
 async def wait_healthy(running: HubProcess, timeout: float = 20.0) -> None:
