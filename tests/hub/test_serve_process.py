@@ -18,7 +18,6 @@ from .process import (
     create_token,
     descendants,
     query,
-    run_sethub,
     running_processes,
     sethub_command,
     start_hub_process,
@@ -35,21 +34,21 @@ def sethub(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) 
     return in_process_sethub(monkeypatch, capsys)
 
 
-def test_bad_flag_value_exits_non_zero_with_message(tmp_path: Path) -> None:
-    done = run_sethub("serve", "--db", str(tmp_path / "x.db"), "--port", "not-a-port")
+def test_bad_flag_value_exits_non_zero_with_message(sethub: Sethub, tmp_path: Path) -> None:
+    done = sethub("serve", "--db", str(tmp_path / "x.db"), "--port", "not-a-port")
     assert done.returncode == 2
     assert "invalid --port: " in done.stderr and "(got 'not-a-port')" in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_unknown_flag_exits_non_zero(tmp_path: Path) -> None:
-    done = run_sethub("serve", "--no-such-flag")
+def test_unknown_flag_exits_non_zero(sethub: Sethub, tmp_path: Path) -> None:
+    done = sethub("serve", "--no-such-flag")
     assert done.returncode == 2
     assert "unrecognized arguments" in done.stderr
 
 
-def test_inconsistent_lease_bounds_refused(tmp_path: Path) -> None:
-    done = run_sethub(
+def test_inconsistent_lease_bounds_refused(sethub: Sethub, tmp_path: Path) -> None:
+    done = sethub(
         "serve", "--db", str(tmp_path / "x.db"), "--lease-min", "100", "--lease-default", "10"
     )
     assert done.returncode == 2
@@ -245,8 +244,8 @@ async def test_port_0_reports_the_real_port_and_builds_urls_with_it(tmp_path: Pa
         assert await asyncio.to_thread(process.wait, 20) == 0, log.read_text()
 
 
-def test_env_vars_configure_the_hub(tmp_path: Path) -> None:
-    done = run_sethub("serve", "--help")
+def test_env_vars_configure_the_hub(sethub: Sethub, tmp_path: Path) -> None:
+    done = sethub("serve", "--help")
     assert done.returncode == 0
     assert "SETHUB_ALLOW_PRIVATE_CALLBACKS" in done.stdout
 

@@ -13,14 +13,7 @@ import pytest
 from set_tokens import ConfigurationError, KeySet, SigningKey, issue
 from set_tokens.events import CAEP_BASE
 
-from ..hub.cli_runner import Sethub, in_process_sethub
-
-
-@pytest.fixture
-def sethub(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Sethub:
-    """`sethub` run in this process, as the console script runs it: these tests are about what
-    the commands print and do, and a process per command cost ~1 s of imports each."""
-    return in_process_sethub(monkeypatch, capsys)
+from ..hub.cli_runner import Sethub
 
 
 def test_keys_generate_list_rotate_retire_jwks(sethub: Sethub, tmp_path: Path) -> None:
