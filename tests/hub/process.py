@@ -11,10 +11,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+
+from hub.database_url import parse_database
+from hub.intake import auth
+from hub.store import open_store
 
 
 def sethub_command() -> list[str]:
@@ -32,10 +37,25 @@ def run_sethub(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess
     )
 
 
-def create_token(db: Path, scope: str = "publish") -> str:
-    done = run_sethub("tokens", "create", "--db", str(db), "--scope", scope)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
+def create_token(db: Path | str, scope: str = "publish") -> str:
+    """A token of `scope` in the hub's database (a SQLite path or a PostgreSQL URL), made as
+    `sethub tokens create` makes it (auth.create_token on the store) but in this process: a
+    `sethub` process per token cost ~1 s of imports, in tests that need a token, not the
+    command (tests/hub/test_subscriber_tokens.py runs the command). On a thread of its own, so
+    an async test may call it while its loop is busy."""
+    where = parse_database(str(db))
+    if isinstance(where, Path):
+        assert where.is_file(), f"no database at {where}: start the hub first"
+
+    async def create() -> str:
+        store = await open_store(where)
+        try:
+            return await auth.create_token(store, scope=scope, label=None, now=time.time())
+        finally:
+            await store.close()
+
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, create()).result()
 
 
 @dataclass
