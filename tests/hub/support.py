@@ -25,9 +25,21 @@ from hub.store import Source, Store
 
 
 def free_port() -> int:
+    """A loopback port that was free a moment ago, for a server in another process (which binds
+    it itself). A server in this process takes a socket bound now instead (`bound_socket`, or
+    aiohttp's TestServer without a port): no other process can take the port in between."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def bound_socket() -> socket.socket:
+    """A socket bound now to a free loopback port, for a server in this process whose settings
+    must name its port before it starts (the hub: its URLs and SETs' iss carry it)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 async def until(
@@ -116,9 +128,7 @@ class RunningHub:
         status, text, _ = await self.post_form(form, headers=self._bearer(token))
         return status, text
 
-    async def add_source(
-        self, name: str, vendor: str, secret: str, **options: str
-    ) -> Source:
+    async def add_source(self, name: str, vendor: str, secret: str, **options: str) -> Source:
         """Register an inbound source, as `sethub sources add` does."""
         source = new_source(name, vendor, secret, options, now=time.time())
         await self.store.sources.add(source)
@@ -160,11 +170,21 @@ async def start_hub(
 ) -> RunningHub:
     """A hub on `db` (by default a SQLite file in `tmp_path`; or a PostgreSQL URL), telling the
     time by `clock`."""
-    port = free_port()
+    sock = bound_socket()
+    port = int(sock.getsockname()[1])
     overrides.setdefault("keys_dir", tmp_path / "keys")
-    settings = test_settings(db or tmp_path / "hub.db", port, **overrides)
-    server = TestServer(create_app(settings, clock=clock), host="127.0.0.1", port=port)
-    await server.start_server()
+    try:
+        settings = test_settings(db or tmp_path / "hub.db", port, **overrides)
+        server = TestServer(
+            create_app(settings, clock=clock),
+            host="127.0.0.1",
+            port=port,
+            socket_factory=lambda *_: sock,
+        )
+        await server.start_server()
+    except BaseException:
+        sock.close()
+        raise
     store = server.app[STORE]
     token = await create_token(store, scope="publish", label="tests", now=time.time())
     subscriber = await create_token(store, scope="subscribe", label="tests", now=time.time())
@@ -261,7 +281,7 @@ class Subscriber:
 
 async def start_subscriber(**kwargs: Any) -> Subscriber:
     subscriber = Subscriber(**kwargs)
-    subscriber.server = TestServer(subscriber.app(), host="127.0.0.1", port=free_port())
+    subscriber.server = TestServer(subscriber.app(), host="127.0.0.1")  # binds a free port
     await subscriber.server.start_server()
     return subscriber
 
@@ -297,7 +317,7 @@ async def start_publisher(hub_url: str, **kwargs: Any) -> TopicPublisher:
     publisher = TopicPublisher(hub_url=hub_url, **kwargs)
     app = web.Application()
     app.router.add_route("GET", "/{tail:.*}", publisher._serve)
-    publisher.server = TestServer(app, host="127.0.0.1", port=free_port())
+    publisher.server = TestServer(app, host="127.0.0.1")  # binds a free port
     await publisher.server.start_server()
     return publisher
 
@@ -333,8 +353,10 @@ class ScriptedSubscriber:
                 method, target = lines[0].split()[:2]
                 if method == b"GET":
                     challenge = parse_qs(urlsplit(target.decode()).query)["hub.challenge"][0]
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
-                                 % (len(challenge), challenge.encode()))
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                        % (len(challenge), challenge.encode())
+                    )
                 else:
                     self.posts.append(body)
                     if self.answer is None:

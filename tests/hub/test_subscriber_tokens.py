@@ -265,12 +265,11 @@ async def test_an_authorization_header_that_is_not_utf8_is_refused_with_401(
     }
     body = urlencode(form).encode()
     reader, writer = await asyncio.open_connection("127.0.0.1", hub.settings.port)
-    writer.write(
+    head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-        f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n".encode()
-        + b"Authorization: Bearer \xff\xfe\r\n\r\n"
-        + body
+        f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
     )
+    writer.write(head.encode() + b"Authorization: Bearer \xff\xfe\r\n\r\n" + body)
     status_line = await reader.readline()
     writer.close()
     await writer.wait_closed()
