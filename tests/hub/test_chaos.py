@@ -3,10 +3,10 @@
 After the last restart every (event, subscription) pair has arrived at least once, duplicates stay
 within what can be in flight at a kill, and SQLite's integrity check is ok.
 
-The events are published by a few concurrent publishers, round after round, and what a kill
-refused goes out again in the next round: nearly every event is published, and fanned out, with
-kills still to come. Each restart is a process that loaded the hub before it was needed (see
-`spare_hub_process`), so the twenty kills come one every ~0.5 s instead of every ~1.5 s.
+Each round, four concurrent publishers send the round's events until the kill; what a kill
+refused goes out again in the next round, while kills are still to come, and what the last one
+refused after it. Each restart is a process that loaded the hub beforehand (see
+`spare_hub_process`): a restart costs the hub's start-up, not an interpreter's imports.
 """
 
 from __future__ import annotations
