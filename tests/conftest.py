@@ -1,4 +1,5 @@
-"""Fixtures every test folder may use: the stores' two backends, with a real PostgreSQL."""
+"""Fixtures every test folder may use: the stores' two backends, with a real PostgreSQL, and
+`sethub` commands run in this process."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from hub.database_url import DatabaseLocation, PostgresURL
 
+from .hub.cli_runner import AsyncSethub, Sethub, in_process_sethub, in_thread_sethub
 from .postgres import PostgresForTests, ServerMissing, required, server_url
 
 BACKENDS = ("sqlite", "postgres")
@@ -39,3 +41,18 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> DatabaseLocation
     if request.param == "sqlite":
         return tmp_path / "hub.db"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def sethub(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Sethub:
+    """`sethub ARGS` run in this process, as the console script runs it (hub.cli.main), for tests
+    about what a command does and prints: a process per command costs ~1 s of imports."""
+    return in_process_sethub(monkeypatch, capsys)
+
+
+@pytest.fixture
+def sethub_async(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> AsyncSethub:
+    """`await sethub_async(ARGS)`: the same, from an async test (see `in_thread_sethub`)."""
+    return in_thread_sethub(monkeypatch, capsys)

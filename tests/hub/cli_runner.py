@@ -7,8 +7,9 @@ or a hub that keeps running, is started as a process instead (see process.py).
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ class Ran:
 
 
 Sethub = Callable[..., Ran]
+AsyncSethub = Callable[..., Awaitable[Ran]]
 
 
 def in_process_sethub(
@@ -53,6 +55,23 @@ def in_process_sethub(
         return Ran(code, captured.out, captured.err)
 
     return run
+
+
+def in_thread_sethub(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> AsyncSethub:
+    """`await sethub(*args, ...)` for async tests: the command runs its own event loop
+    (asyncio.run), so it runs on a worker thread while the test's loop goes on serving the
+    hub in this process, as a `sethub` process next to a running hub would. One call at a
+    time: the environment and the captured output are the process's."""
+    run = in_process_sethub(monkeypatch, capsys)
+
+    async def run_in_thread(
+        *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> Ran:
+        return await asyncio.to_thread(run, *args, env=env, cwd=cwd)
+
+    return run_in_thread
 
 
 def one_line_error(done: Ran, code: int, fragment: str) -> None:

@@ -11,10 +11,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+
+from hub.database_url import parse_database
+from hub.intake import auth
+from hub.store import open_store
 
 
 def sethub_command() -> list[str]:
@@ -32,10 +37,25 @@ def run_sethub(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess
     )
 
 
-def create_token(db: Path, scope: str = "publish") -> str:
-    done = run_sethub("tokens", "create", "--db", str(db), "--scope", scope)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
+def create_token(db: Path | str, scope: str = "publish") -> str:
+    """A token of `scope` in the hub's database (a SQLite path or a PostgreSQL URL), made as
+    `sethub tokens create` makes it (auth.create_token on the store) but in this process: a
+    `sethub` process per token cost ~1 s of imports, in tests that need a token, not the
+    command (tests/hub/test_subscriber_tokens.py runs the command). On a thread of its own, so
+    an async test may call it while its loop is busy."""
+    where = parse_database(str(db))
+    if isinstance(where, Path):
+        assert where.is_file(), f"no database at {where}: start the hub first"
+
+    async def create() -> str:
+        store = await open_store(where)
+        try:
+            return await auth.create_token(store, scope=scope, label=None, now=time.time())
+        finally:
+            await store.close()
+
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, create()).result()
 
 
 @dataclass
@@ -61,22 +81,64 @@ class HubProcess:
         return self.log.read_text(errors="replace")
 
 
-async def start_hub_process(db: Path, port: int, *flags: str) -> HubProcess:
-    log = db.with_suffix(f".{int(time.time() * 1000)}.log")
+# `sethub serve` as the console script runs it (hub.cli.main with the command line), once `serve`
+# arrives on stdin (the interpreter and the hub's modules are loaded before that); if the test
+# goes away first, stdin ends and the process exits without serving.
+_SERVE_ON_CUE = (
+    "import sys; from hub.cli import main; sys.argv[0] = 'sethub';"
+    " sys.exit(main() if sys.stdin.readline() == 'serve\\n' else 1)"
+)
+
+
+def _popen_serve(db: Path, port: int, flags: tuple[str, ...], *, on_cue: bool) -> HubProcess:
+    log = db.with_suffix(f".{time.time_ns()}.log")
     handle = log.open("w")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SETHUB_")}
+    command = [sys.executable, "-c", _SERVE_ON_CUE] if on_cue else sethub_command()
     process = subprocess.Popen(
-        [*sethub_command(), "serve", "--db", str(db), "--port", str(port),
-         "--keys-dir", str(db.parent / "keys"), *flags],
+        [
+            *command,
+            "serve",
+            "--db",
+            str(db),
+            "--port",
+            str(port),
+            "--keys-dir",
+            str(db.parent / "keys"),
+            *flags,
+        ],
+        stdin=subprocess.PIPE if on_cue else None,
         stdout=handle,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
     )
     handle.close()
-    running = HubProcess(process, port, db, log)
+    return HubProcess(process, port, db, log)
+
+
+async def start_hub_process(db: Path, port: int, *flags: str) -> HubProcess:
+    running = _popen_serve(db, port, flags, on_cue=False)
     await wait_healthy(running)
     return running
+
+
+def spare_hub_process(db: Path, port: int, *flags: str) -> HubProcess:
+    """A `sethub serve` process that loads Python and the hub's modules now and starts serving
+    only at `start_spare`: for tests that restart a hub many times and are about what the hub
+    does after a restart, not about the ~0.8 s of CPU an interpreter takes to import it.
+    Nothing is bound or opened before the cue, so it may be made while the hub it replaces still
+    runs on the same port and database."""
+    return _popen_serve(db, port, flags, on_cue=True)
+
+
+async def start_spare(spare: HubProcess) -> HubProcess:
+    """Cue a `spare_hub_process` to run `sethub serve`; return once it is healthy."""
+    assert spare.process.stdin is not None
+    spare.process.stdin.write("serve\n")
+    spare.process.stdin.close()
+    await wait_healthy(spare)
+    return spare
 
 
 async def wait_healthy(running: HubProcess, timeout: float = 20.0) -> None:

@@ -30,9 +30,21 @@ SHARED_STORE_SECRET_KEY = base64.b64encode(os.urandom(32)).decode()
 
 
 def free_port() -> int:
+    """A loopback port that was free a moment ago, for a server in another process (which binds
+    it itself). A server in this process takes a socket bound now instead (`bound_socket`, or
+    aiohttp's TestServer without a port): no other process can take the port in between."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def bound_socket() -> socket.socket:
+    """A socket bound now to a free loopback port, for a server in this process whose settings
+    must name its port before it starts (the hub: its URLs and SETs' iss carry it)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 async def until(
@@ -165,11 +177,21 @@ async def start_hub(
 ) -> RunningHub:
     """A hub on `db` (by default a SQLite file in `tmp_path`; or a PostgreSQL URL), telling the
     time by `clock`."""
-    port = free_port()
+    sock = bound_socket()
+    port = int(sock.getsockname()[1])
     overrides.setdefault("keys_dir", tmp_path / "keys")
-    settings = test_settings(db or tmp_path / "hub.db", port, **overrides)
-    server = TestServer(create_app(settings, clock=clock), host="127.0.0.1", port=port)
-    await server.start_server()
+    try:
+        settings = test_settings(db or tmp_path / "hub.db", port, **overrides)
+        server = TestServer(
+            create_app(settings, clock=clock),
+            host="127.0.0.1",
+            port=port,
+            socket_factory=lambda *_: sock,
+        )
+        await server.start_server()
+    except BaseException:
+        sock.close()
+        raise
     store = server.app[STORE]
     token = await create_token(store, scope="publish", label="tests", now=time.time())
     subscriber = await create_token(store, scope="subscribe", label="tests", now=time.time())
@@ -266,7 +288,7 @@ class Subscriber:
 
 async def start_subscriber(**kwargs: Any) -> Subscriber:
     subscriber = Subscriber(**kwargs)
-    subscriber.server = TestServer(subscriber.app(), host="127.0.0.1", port=free_port())
+    subscriber.server = TestServer(subscriber.app(), host="127.0.0.1")  # binds a free port
     await subscriber.server.start_server()
     return subscriber
 
@@ -302,7 +324,7 @@ async def start_publisher(hub_url: str, **kwargs: Any) -> TopicPublisher:
     publisher = TopicPublisher(hub_url=hub_url, **kwargs)
     app = web.Application()
     app.router.add_route("GET", "/{tail:.*}", publisher._serve)
-    publisher.server = TestServer(app, host="127.0.0.1", port=free_port())
+    publisher.server = TestServer(app, host="127.0.0.1")  # binds a free port
     await publisher.server.start_server()
     return publisher
 

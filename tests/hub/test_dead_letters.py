@@ -17,14 +17,16 @@ from hub.database_url import PostgresURL
 from hub.store import DeliveryState
 from set_tokens import RemoteJwks, VerifiedSet, Verifier, make_push_handler
 
-from .process import run_sethub
+from .cli_runner import AsyncSethub, Sethub
 from .support import RunningHub, free_port, until
 
 DAY = 24 * 3600.0
 
 
 async def test_list_and_retry_dead_deliveries(
-    make_hub_each: Callable[..., Any], make_subscriber: Callable[..., Any]
+    make_hub_each: Callable[..., Any],
+    make_subscriber: Callable[..., Any],
+    sethub_async: AsyncSethub,
 ) -> None:
     hub = await make_hub_each(retry_schedule=[0.05])
     db = hub.settings.db.dsn if isinstance(hub.settings.db, PostgresURL) else str(hub.settings.db)
@@ -37,7 +39,7 @@ async def test_list_and_retry_dead_deliveries(
     await hub.publish_content("news", b"second")
     await until(lambda: _dead(hub, 2))
 
-    listed = run_sethub("deliveries", "list", "--db", db, "--state", "dead")
+    listed = await sethub_async("deliveries", "list", "--db", db, "--state", "dead")
     assert listed.returncode == 0, listed.stderr
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert len(rows) == 2
@@ -46,10 +48,10 @@ async def test_list_and_retry_dead_deliveries(
     assert "secret" not in listed.stdout
 
     sub.deliver_status = 202
-    one = run_sethub("deliveries", "retry", "--db", db, str(rows[0]["id"]))
+    one = await sethub_async("deliveries", "retry", "--db", db, str(rows[0]["id"]))
     assert one.returncode == 0 and "re-queued 1 deliveries" in one.stdout
     await until(lambda: _dead(hub, 1))
-    rest = run_sethub("deliveries", "retry", "--db", db, "--all")
+    rest = await sethub_async("deliveries", "retry", "--db", db, "--all")
     assert "re-queued 1 deliveries" in rest.stdout
     await until(lambda: _delivered(hub, 2))
     assert {d.body for d in sub.deliveries if d.headers} >= {b"first", b"second"}
@@ -68,8 +70,8 @@ async def _delivered(hub: Any, count: int) -> bool:
     return (await hub.store.deliveries.counts())["delivered"] == count
 
 
-def test_retry_needs_ids_or_all(tmp_path: Any) -> None:
-    done = run_sethub("deliveries", "retry", "--db", str(tmp_path / "x.db"))
+def test_retry_needs_ids_or_all(sethub: Sethub, tmp_path: Any) -> None:
+    done = sethub("deliveries", "retry", "--db", str(tmp_path / "x.db"))
     assert done.returncode == 2
 
 
@@ -120,7 +122,7 @@ async def start_receiver(hub: RunningHub, session: aiohttp.ClientSession) -> Rec
 
 
 async def test_a_retried_identity_delivery_is_signed_again_with_its_jti(
-    make_hub_each: Callable[..., Any],
+    make_hub_each: Callable[..., Any], sethub_async: AsyncSethub
 ) -> None:
     """A dead-lettered SET re-queued days later would go out as first signed, older than
     receivers accept (set_tokens' default max_age, 3 days): `sethub deliveries retry` makes the
@@ -137,10 +139,16 @@ async def test_a_retried_identity_delivery_is_signed_again_with_its_jti(
             assert status == 202, text
             callback = receiver.callback
             await until(lambda: hub.store.subscriptions.get(topic=topic, callback=callback))
-            event = {"type": "USER_LOGIN_FAILURE", "subject": {"format": "opaque", "id": "u1"},
-                     "data": {"reason": "bad password"}}
-            async with hub.session.post(f"{hub.settings.base_url}/events", json=event,
-                                        headers={"Authorization": f"Bearer {hub.token}"}) as r:
+            event = {
+                "type": "USER_LOGIN_FAILURE",
+                "subject": {"format": "opaque", "id": "u1"},
+                "data": {"reason": "bad password"},
+            }
+            async with hub.session.post(
+                f"{hub.settings.base_url}/events",
+                json=event,
+                headers={"Authorization": f"Bearer {hub.token}"},
+            ) as r:
                 assert r.status == 202, await r.text()
             await until(lambda: _dead(hub, 1))
             first = jwt.decode(receiver.refused[0], options={"verify_signature": False})
@@ -150,7 +158,7 @@ async def test_a_retried_identity_delivery_is_signed_again_with_its_jti(
             offset[0] = 0.0
             receiver.down = False
             (dead,) = await hub.store.deliveries.listing(state=DeliveryState.DEAD)
-            retried = run_sethub("deliveries", "retry", "--db", db, str(dead["id"]))
+            retried = await sethub_async("deliveries", "retry", "--db", db, str(dead["id"]))
             assert retried.returncode == 0, retried.stderr
             await until(lambda: _settled(hub))
             assert (await hub.store.deliveries.counts())["delivered"] == 1

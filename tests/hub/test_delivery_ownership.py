@@ -15,7 +15,8 @@ from hub.appkeys import DISPATCHER
 from hub.cli import main
 from hub.store import DeliveryState
 
-from .process import query, run_sethub
+from .cli_runner import AsyncSethub
+from .process import query
 from .support import RunningHub, Subscriber, until
 
 
@@ -82,7 +83,7 @@ async def test_ids_are_not_reused_after_an_unsubscribe_or_a_purge(
 
 
 async def test_operator_retry_never_sends_an_ended_subscriptions_delivery_elsewhere(
-    make_hub: Callable[..., Any], make_subscriber: Callable[..., Any]
+    make_hub: Callable[..., Any], make_subscriber: Callable[..., Any], sethub_async: AsyncSethub
 ) -> None:
     """D1 (a): A's delivery is dead-lettered, A unsubscribes, B subscribes to another topic,
     and the operator re-queues every dead delivery."""
@@ -95,7 +96,7 @@ async def test_operator_retry_never_sends_an_ended_subscriptions_delivery_elsewh
     await _unsubscribe(hub, a, "alpha")
     b_id = await _subscribe(hub, b, "beta")
     listed = await hub.store.deliveries.listing(state=DeliveryState.DEAD)  # `deliveries list`
-    done = run_sethub("deliveries", "retry", "--db", str(hub.settings.db), "--all")
+    done = await sethub_async("deliveries", "retry", "--db", str(hub.settings.db), "--all")
     await hub.publish_content("beta", b"for B")
     await until(lambda: b.deliveries)
     await until(_no_pending(hub))
@@ -107,8 +108,9 @@ async def test_operator_retry_never_sends_an_ended_subscriptions_delivery_elsewh
     assert row["callback"] == a.callback and row["topic"] == hub.topic_url("alpha")
     assert "re-queued 0 deliveries" in done.stdout, done.stdout
     assert "subscription has ended" in done.stdout + done.stderr
-    assert query(hub.settings.db, "SELECT state FROM deliveries WHERE subscription_id = ?",
-                 a_id) == [("dead",)]
+    assert query(
+        hub.settings.db, "SELECT state FROM deliveries WHERE subscription_id = ?", a_id
+    ) == [("dead",)]
 
 
 async def test_an_outcome_arriving_after_an_unsubscribe_does_not_revive_the_delivery(
@@ -159,7 +161,7 @@ async def test_deliveries_claimed_ahead_are_not_sent_once_the_subscription_has_e
 
 
 async def test_retry_reports_each_id_it_did_not_requeue(
-    make_hub: Callable[..., Any], make_subscriber: Callable[..., Any]
+    make_hub: Callable[..., Any], make_subscriber: Callable[..., Any], sethub_async: AsyncSethub
 ) -> None:
     """Walkthrough 19: unknown ids, deliveries that are not dead and deliveries of an ended
     subscription are each named, with a non-zero exit; the others are re-queued."""
@@ -169,15 +171,28 @@ async def test_retry_reports_each_id_it_did_not_requeue(
     fine = await make_subscriber()
     subscriptions = [await _subscribe(hub, s, "alpha") for s in (ended_sub, failing, fine)]
     await hub.publish_content("alpha", b"x")
-    await until(lambda: len(query(hub.settings.db, "SELECT 1 FROM deliveries WHERE state IN"
-                                  " ('dead', 'delivered')")) == 3)
+    await until(
+        lambda: (
+            len(
+                query(
+                    hub.settings.db, "SELECT 1 FROM deliveries WHERE state IN ('dead', 'delivered')"
+                )
+            )
+            == 3
+        )
+    )
     rows = dict(query(hub.settings.db, "SELECT subscription_id, id FROM deliveries"))
     ended_id, dead_id, delivered_id = (rows[s] for s in subscriptions)
     await _unsubscribe(hub, ended_sub, "alpha")
     unknown = int(max(rows.values())) + 1000  # type: ignore[call-overload]
 
-    done = run_sethub("deliveries", "retry", "--db", str(hub.settings.db),
-                      *(str(i) for i in (unknown, delivered_id, ended_id, dead_id)))
+    done = await sethub_async(
+        "deliveries",
+        "retry",
+        "--db",
+        str(hub.settings.db),
+        *(str(i) for i in (unknown, delivered_id, ended_id, dead_id)),
+    )
     report = done.stdout + done.stderr
     assert done.returncode != 0, report
     assert "re-queued 1 deliveries" in done.stdout, report
@@ -210,8 +225,10 @@ def _old_database(path: Path) -> None:
             if statement:
                 conn.execute(statement)
     conn.execute("PRAGMA user_version = 3")
-    sub = ("INSERT INTO subscriptions (id, topic, callback, secret, lease_seconds, expires_at,"
-           " created_at, updated_at, callback_host) VALUES (?, ?, ?, NULL, 600, 9e9, ?, ?, 'h')")
+    sub = (
+        "INSERT INTO subscriptions (id, topic, callback, secret, lease_seconds, expires_at,"
+        " created_at, updated_at, callback_host) VALUES (?, ?, ?, NULL, 600, 9e9, ?, ?, 'h')"
+    )
     conn.execute(sub, (1, "https://h/topics/alpha", "https://a.example/cb", 100.0, 100.0))
     # id 2 was A's on topic beta; A left, and C got id 2 again on topic gamma (the reuse bug)
     conn.execute(sub, (2, "https://h/topics/gamma", "https://c.example/cb", 300.0, 300.0))
@@ -219,16 +236,20 @@ def _old_database(path: Path) -> None:
     conn.execute(event, (1, "https://h/topics/alpha", "text/plain", b"alpha", 150.0))
     conn.execute(event, (2, "https://h/topics/beta", "text/plain", b"beta", 200.0))
     conn.execute(event, (3, "https://h/topics/gamma", "text/plain", b"gamma", 350.0))
-    delivery = ("INSERT INTO deliveries (id, event_id, subscription_id, state, attempts,"
-                " next_attempt_at, body, created_at, updated_at, claimed_by, claim_expires)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    delivery = (
+        "INSERT INTO deliveries (id, event_id, subscription_id, state, attempts,"
+        " next_attempt_at, body, created_at, updated_at, claimed_by, claim_expires)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
     conn.execute(delivery, (1, 1, 1, "delivered", 1, 150.0, None, 150.0, 151.0, None, None))
     conn.execute(delivery, (2, 2, 2, "dead", 3, 200.0, b"old SET", 200.0, 260.0, None, None))
     conn.execute(delivery, (3, 3, 2, "pending", 0, 350.0, None, 350.0, 350.0, "node", 9e9))
     conn.execute(delivery, (4, 1, 7, "dead", 3, 150.0, None, 150.0, 160.0, None, None))
     conn.execute(delivery, (5, 2, 2, "pending", 1, 400.0, None, 200.0, 260.0, None, None))
-    conn.execute("INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration,"
-                 " status, error, outcome) VALUES (2, 3, 250.0, 0.1, 500, 'HTTP 500', 'failed')")
+    conn.execute(
+        "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration,"
+        " status, error, outcome) VALUES (2, 3, 250.0, 0.1, 500, 'HTTP 500', 'failed')"
+    )
     conn.close()
 
 
@@ -241,8 +262,9 @@ async def test_migration_keeps_the_data_and_detaches_deliveries_of_reused_ids(
     _old_database(db)
     store = await open_store(db)
     try:
-        deliveries = query(db, "SELECT id, subscription_id, state, body FROM deliveries"
-                                " ORDER BY id")
+        deliveries = query(
+            db, "SELECT id, subscription_id, state, body FROM deliveries ORDER BY id"
+        )
         ((attempts,),) = query(db, "SELECT COUNT(*) FROM delivery_attempts")
         violations = query(db, "PRAGMA foreign_key_check")
         ((ddl,),) = query(db, "SELECT sql FROM sqlite_master WHERE name = 'deliveries'")
@@ -256,9 +278,13 @@ async def test_migration_keeps_the_data_and_detaches_deliveries_of_reused_ids(
         assert attempts == 1 and violations == []
         assert "REFERENCES subscriptions" in ddl
         now = time.time()
-        new = await store.subscriptions.activate(topic="https://h/topics/delta",
-                                                 callback="https://d.example/cb", secret=None,
-                                                 lease_seconds=600, now=now)
+        new = await store.subscriptions.activate(
+            topic="https://h/topics/delta",
+            callback="https://d.example/cb",
+            secret=None,
+            lease_seconds=600,
+            now=now,
+        )
         assert new.id > 7  # above every id a delivery ever named
         report = await store.deliveries.requeue([2, 4], now=now)
         assert report.requeued == [] and sorted(report.ended) == [2, 4]

@@ -16,13 +16,19 @@ from pathlib import Path
 
 import pytest
 
+from .cli_runner import Sethub
 from .process import sethub_command
 from .support import RunningHub, free_port, start_hub, stop_hub, until
 
-LOGIN_EVENT = {"type": "login-failed", "subject": {"format": "email", "email": "j@example.com"},
-               "data": {"reason": "bad password"}}
-VERIFIED_LINE = ('verified login-failed for {"format": "email", "email": "j@example.com"}:'
-                 ' {"reason": "bad password"}')
+LOGIN_EVENT = {
+    "type": "login-failed",
+    "subject": {"format": "email", "email": "j@example.com"},
+    "data": {"reason": "bad password"},
+}
+VERIFIED_LINE = (
+    'verified login-failed for {"format": "email", "email": "j@example.com"}:'
+    ' {"reason": "bad password"}'
+)
 
 
 def clean_env() -> dict[str, str]:
@@ -32,14 +38,23 @@ def clean_env() -> dict[str, str]:
 
 def start_listener(out: Path, *args: str) -> subprocess.Popen[bytes]:
     with out.open("w") as handle:
-        return subprocess.Popen([*sethub_command(), "listen", *args], stdout=handle,
-                                stderr=subprocess.STDOUT, env=clean_env())
+        return subprocess.Popen(
+            [*sethub_command(), "listen", *args],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=clean_env(),
+        )
 
 
 async def run_listen(*args: str) -> tuple[int, str, str]:
     child = await asyncio.create_subprocess_exec(
-        *sethub_command(), "listen", *args, env=clean_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        *sethub_command(),
+        "listen",
+        *args,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(child.communicate(), timeout=60)
     assert child.returncode is not None
     return child.returncode, out.decode(), err.decode()
@@ -64,26 +79,40 @@ async def test_events_arrive_as_lines_and_a_signal_unsubscribes(
     runs = {
         "identity": ("--topic", login, "--token", hub.subscriber_token),
         "content": ("--topic", news),
-        "wrong-issuer": ("--topic", login, "--token", hub.subscriber_token,
-                         "--issuer", "https://elsewhere.test"),
+        "wrong-issuer": (
+            "--topic",
+            login,
+            "--token",
+            hub.subscriber_token,
+            "--issuer",
+            "https://elsewhere.test",
+        ),
     }
     outputs = {name: tmp_path / f"{name}.out" for name in runs}
     children = {name: start_listener(outputs[name], *args) for name, args in runs.items()}
     try:
         for name, args in runs.items():
-            await until(lambda n=name, t=args[1]: f"subscribed to {t}" in outputs[n].read_text(),
-                        timeout=30)
+            await until(
+                lambda n=name, t=args[1]: f"subscribed to {t}" in outputs[n].read_text(), timeout=30
+            )
         assert await active(hub, "login") == 2 and await active(hub, "news") == 1
 
-        async with hub.session.post(f"{hub.settings.base_url}/events", json=LOGIN_EVENT,
-                                    headers={"Authorization": f"Bearer {hub.token}"}) as answer:
+        async with hub.session.post(
+            f"{hub.settings.base_url}/events",
+            json=LOGIN_EVENT,
+            headers={"Authorization": f"Bearer {hub.token}"},
+        ) as answer:
             assert answer.status == 202
         await hub.publish_content("news", b"second post")
         await until(lambda: VERIFIED_LINE in outputs["identity"].read_text(), timeout=30)
-        await until(lambda: "delivery (text/plain): second post\n"
-                    in outputs["content"].read_text(), timeout=30)
-        await until(lambda: "rejected a SET: invalid_issuer: "
-                    in outputs["wrong-issuer"].read_text(), timeout=30)
+        await until(
+            lambda: "delivery (text/plain): second post\n" in outputs["content"].read_text(),
+            timeout=30,
+        )
+        await until(
+            lambda: "rejected a SET: invalid_issuer: " in outputs["wrong-issuer"].read_text(),
+            timeout=30,
+        )
 
         children["identity"].send_signal(signal.SIGINT)  # Ctrl-C
         children["content"].send_signal(signal.SIGINT)
@@ -94,7 +123,10 @@ async def test_events_arrive_as_lines_and_a_signal_unsubscribes(
             text = output.read_text()
             assert "unsubscribed from " in text and "Traceback" not in text, (name, text)
         assert text_lines(outputs["identity"]) == [
-            f"subscribed to {login}", VERIFIED_LINE, f"unsubscribed from {login}"]
+            f"subscribed to {login}",
+            VERIFIED_LINE,
+            f"unsubscribed from {login}",
+        ]
         assert await active(hub, "login") == 0 and await active(hub, "news") == 0
     finally:
         for child in children.values():
@@ -125,28 +157,51 @@ def busy_port() -> Iterator[int]:
 
 
 async def test_the_usual_mistakes_end_in_one_line_that_says_what_to_do(
-    hub: RunningHub, refusing: RunningHub, busy_port: int
+    hub: RunningHub, refusing: RunningHub, busy_port: int, sethub: Sethub
 ) -> None:
     login = hub.topic_url("login")
     token = ("--token", hub.subscriber_token)
     cases = {
-        "hub down": ((f"http://127.0.0.1:{free_port()}/topics/login", *token), 1,
-                     "is the hub running?"),
-        "port busy": ((login, *token, "--port", str(busy_port)), 1,
-                      f"cannot listen on 127.0.0.1:{busy_port}"),
+        "hub down": (
+            (f"http://127.0.0.1:{free_port()}/topics/login", *token),
+            1,
+            "is the hub running?",
+        ),
+        "port busy": (
+            (login, *token, "--port", str(busy_port)),
+            1,
+            f"cannot listen on 127.0.0.1:{busy_port}",
+        ),
         "unknown topic": ((hub.topic_url("no-such-topic"), *token), 1, "no such topic"),
-        "loopback refused": ((refusing.topic_url("login"), "--token", refusing.subscriber_token),
-                             1, "start the hub with --allow-private-callbacks"),
+        "loopback refused": (
+            (refusing.topic_url("login"), "--token", refusing.subscriber_token),
+            1,
+            "start the hub with --allow-private-callbacks",
+        ),
         "no token": ((login,), 1, "make one with `sethub tokens create --scope subscribe:login"),
-        "unknown token": ((login, "--token", "not-a-token-of-this-hub"), 1,
-                          "the hub does not know this token"),
-        "token and stderr": ((login, "--token", f"notice\n{hub.subscriber_token}"), 2,
-                             "pass only the token"),
+        "unknown token": (
+            (login, "--token", "not-a-token-of-this-hub"),
+            1,
+            "the hub does not know this token",
+        ),
+    }
+    # Refused before any event loop or socket, from the arguments alone: run in this process
+    # (the usual cost of a process is ~1 s of imports), the six above as processes, at once.
+    refused_arguments = {
+        "token and stderr": (
+            (login, "--token", f"notice\n{hub.subscriber_token}"),
+            2,
+            "pass only the token",
+        ),
         "not a URL": (("127.0.0.1:8080/topics/login",), 2, "--topic must be an http(s) URL"),
         "wildcard host": ((login, *token, "--host", "0.0.0.0"), 2, "give --callback"),
     }
     runs = {case: run_listen("--topic", *args) for case, (args, _, _) in cases.items()}
     results = dict(zip(runs, await asyncio.gather(*runs.values()), strict=True))
+    for case, (args, _, _) in refused_arguments.items():
+        done = sethub("listen", "--topic", *args)
+        results[case] = (done.returncode, done.stdout, done.stderr)
+    cases |= refused_arguments
     for case, (code, out, err) in results.items():
         _, expected_code, expected = cases[case]
         assert code == expected_code, (case, out, err)

@@ -18,7 +18,6 @@ from .process import (
     create_token,
     descendants,
     query,
-    run_sethub,
     running_processes,
     sethub_command,
     start_hub_process,
@@ -35,21 +34,21 @@ def sethub(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) 
     return in_process_sethub(monkeypatch, capsys)
 
 
-def test_bad_flag_value_exits_non_zero_with_message(tmp_path: Path) -> None:
-    done = run_sethub("serve", "--db", str(tmp_path / "x.db"), "--port", "not-a-port")
+def test_bad_flag_value_exits_non_zero_with_message(sethub: Sethub, tmp_path: Path) -> None:
+    done = sethub("serve", "--db", str(tmp_path / "x.db"), "--port", "not-a-port")
     assert done.returncode == 2
     assert "invalid --port: " in done.stderr and "(got 'not-a-port')" in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_unknown_flag_exits_non_zero(tmp_path: Path) -> None:
-    done = run_sethub("serve", "--no-such-flag")
+def test_unknown_flag_exits_non_zero(sethub: Sethub, tmp_path: Path) -> None:
+    done = sethub("serve", "--no-such-flag")
     assert done.returncode == 2
     assert "unrecognized arguments" in done.stderr
 
 
-def test_inconsistent_lease_bounds_refused(tmp_path: Path) -> None:
-    done = run_sethub(
+def test_inconsistent_lease_bounds_refused(sethub: Sethub, tmp_path: Path) -> None:
+    done = sethub(
         "serve", "--db", str(tmp_path / "x.db"), "--lease-min", "100", "--lease-default", "10"
     )
     assert done.returncode == 2
@@ -59,8 +58,15 @@ def test_inconsistent_lease_bounds_refused(tmp_path: Path) -> None:
 def test_unwritable_db_path_exits_with_message(sethub: Sethub, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    done = sethub("serve", "--db", str(blocker / "sub" / "x.db"), "--port", "0",
-                  "--keys-dir", str(tmp_path / "keys"))
+    done = sethub(
+        "serve",
+        "--db",
+        str(blocker / "sub" / "x.db"),
+        "--port",
+        "0",
+        "--keys-dir",
+        str(tmp_path / "keys"),
+    )
     one_line_error(done, 1, "cannot open database")
 
 
@@ -80,8 +86,15 @@ def test_taken_port_exits_with_message_before_creating_anything(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = sethub("serve", "--db", str(tmp_path / "x.db"), "--port", str(port),
-                      "--keys-dir", str(tmp_path / "keys"))
+        done = sethub(
+            "serve",
+            "--db",
+            str(tmp_path / "x.db"),
+            "--port",
+            str(port),
+            "--keys-dir",
+            str(tmp_path / "keys"),
+        )
     one_line_error(done, 1, f"cannot listen on 127.0.0.1:{port}: Address already in use")
     assert list(tmp_path.iterdir()) == []
 
@@ -89,8 +102,15 @@ def test_taken_port_exits_with_message_before_creating_anything(
 def test_a_wildcard_host_without_public_url_is_refused(sethub: Sethub, tmp_path: Path) -> None:
     """Walkthrough 5: http://0.0.0.0:PORT went into topic URLs, Link headers and every iss.
     (Refused before any socket is bound: the test never listens beyond loopback.)"""
-    done = sethub("serve", "--host", "0.0.0.0", "--db", str(tmp_path / "x.db"),
-                  "--keys-dir", str(tmp_path / "keys"))
+    done = sethub(
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--db",
+        str(tmp_path / "x.db"),
+        "--keys-dir",
+        str(tmp_path / "keys"),
+    )
     one_line_error(done, 2, "--host 0.0.0.0 listens on every address")
     assert "give --public-url" in done.stderr
     assert list(tmp_path.iterdir()) == []
@@ -152,13 +172,10 @@ def _unreadable_manifest(tmp_path: Path) -> tuple[Path, str]:
 
 
 @pytest.mark.parametrize("case", [_file_in_the_way, _file_above, _corrupt_manifest])
-def test_keys_dir_problems_are_named_as_such(
-    sethub: Sethub, tmp_path: Path, case: object
-) -> None:
+def test_keys_dir_problems_are_named_as_such(sethub: Sethub, tmp_path: Path, case: object) -> None:
     """Walkthrough 3: these were `cannot listen on HOST:PORT: ...`, or a traceback."""
     keys, expected = case(tmp_path)  # type: ignore[operator]
-    done = sethub("serve", "--db", str(tmp_path / "hub.db"), "--port", "0",
-                  "--keys-dir", str(keys))
+    done = sethub("serve", "--db", str(tmp_path / "hub.db"), "--port", "0", "--keys-dir", str(keys))
     one_line_error(done, 1, expected)
     assert "cannot listen" not in done.stderr
 
@@ -167,8 +184,16 @@ def test_keys_dir_problems_are_named_as_such(
 def test_keys_dir_permission_problems_are_named_as_such(tmp_path: Path, case: object) -> None:
     """Walkthrough 3, as a user that file modes apply to (a process without root's override)."""
     keys, expected = case(tmp_path)  # type: ignore[operator]
-    command = [*sethub_command(), "serve", "--db", str(tmp_path / "hub.db"), "--port", "0",
-               "--keys-dir", str(keys)]
+    command = [
+        *sethub_command(),
+        "serve",
+        "--db",
+        str(tmp_path / "hub.db"),
+        "--port",
+        "0",
+        "--keys-dir",
+        str(keys),
+    ]
     process = subprocess.run(
         unprivileged(command), capture_output=True, text=True, timeout=30, check=False
     )
@@ -182,10 +207,24 @@ async def test_port_0_reports_the_real_port_and_builds_urls_with_it(tmp_path: Pa
     log = tmp_path / "hub.log"
     with log.open("w") as errors:
         process = subprocess.Popen(
-            [*sethub_command(), "serve", "--port", "0", "--db", str(tmp_path / "hub.db"),
-             "--keys-dir", str(tmp_path / "keys"), "--signing-algorithm", "ES256",
-             "--signing-workers", "1"],
-            stdout=subprocess.PIPE, stderr=errors, text=True, env=env,
+            [
+                *sethub_command(),
+                "serve",
+                "--port",
+                "0",
+                "--db",
+                str(tmp_path / "hub.db"),
+                "--keys-dir",
+                str(tmp_path / "keys"),
+                "--signing-algorithm",
+                "ES256",
+                "--signing-workers",
+                "1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            env=env,
         )
     try:
         assert process.stdout is not None
@@ -194,9 +233,10 @@ async def test_port_0_reports_the_real_port_and_builds_urls_with_it(tmp_path: Pa
         port = int(line.split("http://127.0.0.1:", 1)[1].split(",", 1)[0])
         base = f"http://127.0.0.1:{port}"
         assert port != 0 and f"hub URL {base}/hub," in line, line
-        async with aiohttp.ClientSession() as session, session.get(
-            f"{base}/topics/login"
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{base}/topics/login") as response,
+        ):
             document = await response.json()
         assert document["issuer"] == base, document
     finally:
@@ -204,8 +244,8 @@ async def test_port_0_reports_the_real_port_and_builds_urls_with_it(tmp_path: Pa
         assert await asyncio.to_thread(process.wait, 20) == 0, log.read_text()
 
 
-def test_env_vars_configure_the_hub(tmp_path: Path) -> None:
-    done = run_sethub("serve", "--help")
+def test_env_vars_configure_the_hub(sethub: Sethub, tmp_path: Path) -> None:
+    done = sethub("serve", "--help")
     assert done.returncode == 0
     assert "SETHUB_ALLOW_PRIVATE_CALLBACKS" in done.stdout
 
@@ -251,6 +291,8 @@ async def test_sigkill_during_fan_out_loses_nothing(tmp_path: Path) -> None:
         running.kill()
         delivered_before_kill = sum(len(s.deliveries) for s in subscribers)
         assert delivered_before_kill < 1000, "the kill came after the fan-out ended"
+        for sub in subscribers:  # slow answers were for the kill to land mid fan-out; now done
+            sub.delay = 0.0
 
         running = await start_hub_process(db, port, *FAST)
         expected = {f"event-{n}".encode() for n in range(200)}
@@ -279,6 +321,10 @@ async def test_graceful_stop_then_restart_delivers_the_rest(tmp_path: Path) -> N
         "0.05",
         "--retry-schedule",
         "1,1,1,1,1,1,1,1,1,1",
+        # A stop with deliveries in flight waited all of the default 10 s, twice per run, though
+        # the subscriber answers in milliseconds; the stop still has to end cleanly (exit 0).
+        "--shutdown-timeout",
+        "2",
     )
     running = await start_hub_process(db, port, *patient)
     token = create_token(db)
@@ -345,8 +391,9 @@ async def test_request_answered_202_is_verified_after_a_crash(tmp_path: Path) ->
 async def test_a_killed_hub_leaves_no_signing_processes_behind(tmp_path: Path) -> None:
     """SIGKILL gives the hub no chance to stop its signing pool: the pool's processes (and the
     fork server) must notice on their own, or every crash leaks them."""
-    running = await start_hub_process(tmp_path / "hub.db", free_port(), *FAST,
-                                      "--signing-workers", "2")
+    running = await start_hub_process(
+        tmp_path / "hub.db", free_port(), *FAST, "--signing-workers", "2"
+    )
     try:
         await until(lambda: len(descendants(running.process.pid)) >= 2, timeout=20)
         helpers = descendants(running.process.pid)

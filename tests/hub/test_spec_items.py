@@ -8,40 +8,81 @@ tests below. Not tested, because a hub shows nothing for them: 23 (a hub MAY red
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
 from conformance import set_checks, websub_checks  # noqa: F401 (registers the checks)
 from conformance.harness import Harness
-from conformance.runner import CHECKS, Check, Context, run_checks
+from conformance.runner import CHECKS, Check, Context, Result, run_checks
 from hub.intake.auth import create_token
 
-from .support import RunningHub, Subscriber, until
+from .support import RunningHub, Subscriber, start_hub, stop_hub, until
+
+CHECKS_AT_ONCE = 6  # checks under way together, each against a hub of its own
 
 
-@pytest.mark.parametrize("item", CHECKS, ids=lambda c: f"{c.id} [{c.ref}]")
-async def test_conformance_check(make_hub: Callable[..., Any], item: Check) -> None:
-    """Items 10-22, 25, 27-32, 37-43 and websub.rocks 100-106, and the SET checks."""
-    hub = await make_hub(allow_topic=["http://127.0.0.1:*"], retry_schedule=[0.2, 0.2])
-    subscriber_token = await create_token(hub.store, scope="subscribe", label="conformance",
-                                          now=time.time(), audiences=set_checks.AUDIENCES)
+async def _judge(directory: Path, item: Check) -> Result:
+    """Run one check against a new in-process sethub of its own."""
+    hub = await start_hub(directory, allow_topic=["http://127.0.0.1:*"], retry_schedule=[0.2, 0.2])
+    subscriber_token = await create_token(
+        hub.store,
+        scope="subscribe",
+        label="conformance",
+        now=time.time(),
+        audiences=set_checks.AUDIENCES,
+    )
     harness = Harness(hub.url)
     await harness.start()
     try:
         async with aiohttp.ClientSession() as session:
             base = hub.settings.base_url
-            context = Context(hub=hub.url, harness=harness, session=session, token=hub.token,
-                              subscriber_token=subscriber_token,
-                              timeout=5, settle=0.2, patience=10, events_url=f"{base}/events",
-                              set_topic=f"{base}/topics/session", issuer=base,
-                              jwks_url=f"{base}/.well-known/jwks.json")
+            context = Context(
+                hub=hub.url,
+                harness=harness,
+                session=session,
+                token=hub.token,
+                subscriber_token=subscriber_token,
+                timeout=5,
+                settle=0.2,
+                patience=10,
+                events_url=f"{base}/events",
+                set_topic=f"{base}/topics/session",
+                issuer=base,
+                jwks_url=f"{base}/.well-known/jwks.json",
+            )
             (result,) = await run_checks([item], context)
     finally:
         await harness.close()
+        await stop_hub(hub)
+    return result
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def conformance_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Result]:
+    """Every check's result, each judged against a hub of its own, CHECKS_AT_ONCE at a time:
+    most of a check is waiting (for a verification, a retry, a lease to end), so one after the
+    other they took ~20 s, two thirds of it in the lease-expiry and retry checks."""
+    limit = asyncio.Semaphore(CHECKS_AT_ONCE)
+
+    async def judged(item: Check) -> Result:
+        async with limit:
+            return await _judge(tmp_path_factory.mktemp(item.id), item)
+
+    results = await asyncio.gather(*(judged(item) for item in CHECKS))
+    return {item.id: result for item, result in zip(CHECKS, results, strict=True)}
+
+
+@pytest.mark.parametrize("item", CHECKS, ids=lambda c: f"{c.id} [{c.ref}]")
+def test_conformance_check(conformance_results: dict[str, Result], item: Check) -> None:
+    """Items 10-22, 25, 27-32, 37-43 and websub.rocks 100-106, and the SET checks."""
+    result = conformance_results[item.id]
     assert result.status == "pass", result.reason
 
 
@@ -68,9 +109,14 @@ async def test_item_14_lease_ignored_on_unsubscribe(
     """hub.lease_seconds MAY be present on unsubscribe and MUST be ignored."""
     await hub.subscribe(news, subscriber.callback)
     await until(lambda: _active(hub, news, subscriber.callback))
-    status, _, _ = await hub.post_form({"hub.mode": "unsubscribe", "hub.topic": news,
-                                        "hub.callback": subscriber.callback,
-                                        "hub.lease_seconds": "not-a-number"})
+    status, _, _ = await hub.post_form(
+        {
+            "hub.mode": "unsubscribe",
+            "hub.topic": news,
+            "hub.callback": subscriber.callback,
+            "hub.lease_seconds": "not-a-number",
+        }
+    )
     assert status == 202
     await until(lambda: _inactive(hub, news, subscriber.callback))
 
@@ -118,8 +164,11 @@ async def test_item_30_requested_lease_is_clamped(
     for asked, granted in (("999999999", "3600"), ("1", "60"), (None, "600")):
         extra = {"hub.lease_seconds": asked} if asked else {}
         await hub.subscribe(topic, subscriber.callback, **extra)
-        await until(lambda g=granted: subscriber.verifications
-                    and subscriber.verifications[-1]["hub.lease_seconds"] == g)
+        await until(
+            lambda g=granted: (
+                subscriber.verifications and subscriber.verifications[-1]["hub.lease_seconds"] == g
+            )
+        )
     await until(lambda: _active(hub, topic, subscriber.callback))
     stored = await hub.store.subscriptions.get(topic=topic, callback=subscriber.callback)
     assert stored is not None and stored.expires_at <= time.time() + 3600

@@ -18,14 +18,15 @@ from hub.cli import main
 from hub.intake.auth import create_token
 from hub.store import Subscription
 
-from .process import run_sethub
+from .cli_runner import AsyncSethub
 from .support import RunningHub, Subscriber, until
 from .test_cli import new_database
 
 
 async def _token(hub: RunningHub, scope: str, *audiences: str) -> str:
-    return await create_token(hub.store, scope=scope, label=None, now=time.time(),
-                              audiences=audiences)
+    return await create_token(
+        hub.store, scope=scope, label=None, now=time.time(), audiences=audiences
+    )
 
 
 async def _subscription(hub: RunningHub, topic: str, callback: str) -> Subscription | None:
@@ -52,8 +53,9 @@ async def test_identity_topics_refuse_at_once_without_a_subscriber_token(
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert response.headers["Content-Type"].startswith("text/plain")
     for scope in ("publish", "publish:login", "subscribe:session"):
-        status, text = await hub.subscribe(login, subscriber.callback,
-                                           token=await _token(hub, scope))
+        status, text = await hub.subscribe(
+            login, subscriber.callback, token=await _token(hub, scope)
+        )
         assert status == 403, scope
         assert text == "the token's scope does not allow subscribe on topic login\n"
     status, _ = await hub.unsubscribe(login, subscriber.callback, token=None)
@@ -61,8 +63,9 @@ async def test_identity_topics_refuse_at_once_without_a_subscriber_token(
     assert await hub.store.intents.count() == 0
     assert subscriber.verifications == []
 
-    status, _ = await hub.subscribe(login, subscriber.callback,
-                                    token=await _token(hub, "subscribe:login"))
+    status, _ = await hub.subscribe(
+        login, subscriber.callback, token=await _token(hub, "subscribe:login")
+    )
     assert status == 202
     await until(lambda: _subscription(hub, login, subscriber.callback))
     assert subscriber.modes() == ["subscribe"]
@@ -76,21 +79,32 @@ async def test_the_audience_is_one_the_token_allows(
     login = hub.topic_url("login")
     plain, listed, admin = [await make_subscriber() for _ in range(3)]
     origin = plain.callback.rsplit("/", 1)[0]
-    status, text = await hub.subscribe(login, plain.callback,
-                                       **{"sethub.audience": "https://rp.victim.example"})
+    status, text = await hub.subscribe(
+        login, plain.callback, **{"sethub.audience": "https://rp.victim.example"}
+    )
     assert status == 403 and "audience 'https://rp.victim.example'" in text
     rp_token = await _token(hub, "subscribe", "https://rp.example")
-    status, _ = await hub.subscribe(login, listed.callback, token=rp_token,
-                                    **{"sethub.audience": "https://other.example"})
+    status, _ = await hub.subscribe(
+        login, listed.callback, token=rp_token, **{"sethub.audience": "https://other.example"}
+    )
     assert status == 403
     assert await hub.store.intents.count() == 0 and not plain.verifications + listed.verifications
 
     with_userinfo = plain.callback.replace("http://", "http://user:pass@")
     assert (await hub.subscribe(login, with_userinfo))[0] == 202
-    assert (await hub.subscribe(login, listed.callback, token=rp_token,
-                                **{"sethub.audience": "https://rp.example"}))[0] == 202
-    assert (await hub.subscribe(login, admin.callback, token=await _token(hub, "admin"),
-                                **{"sethub.audience": "https://anything.example"}))[0] == 202
+    assert (
+        await hub.subscribe(
+            login, listed.callback, token=rp_token, **{"sethub.audience": "https://rp.example"}
+        )
+    )[0] == 202
+    assert (
+        await hub.subscribe(
+            login,
+            admin.callback,
+            token=await _token(hub, "admin"),
+            **{"sethub.audience": "https://anything.example"},
+        )
+    )[0] == 202
     await until(lambda: _settled(hub))
     audiences = [
         (await _subscription(hub, login, callback)).audience  # type: ignore[union-attr]
@@ -153,15 +167,13 @@ async def test_a_subscription_belongs_to_the_token_that_made_it(
 
 
 async def test_revoking_from_the_cli_stops_a_running_hub_within_a_second(
-    hub: RunningHub, subscriber: Subscriber
+    hub: RunningHub, subscriber: Subscriber, sethub_async: AsyncSethub
 ) -> None:
     login = hub.topic_url("login")
     token = await _token(hub, "subscribe:login")
     assert (await hub.subscribe(login, subscriber.callback, token=token))[0] == 202
     (listed,) = [t for t in await hub.store.tokens.listing() if t.scope == "subscribe:login"]
-    done = await asyncio.to_thread(
-        run_sethub, "tokens", "revoke", str(listed.id), "--db", str(hub.settings.db)
-    )
+    done = await sethub_async("tokens", "revoke", str(listed.id), "--db", str(hub.settings.db))
     assert done.returncode == 0 and "revoked token" in done.stdout
     revoked_at = time.monotonic()
 
@@ -188,22 +200,41 @@ def test_tokens_create_list_revoke_and_scope_hints(
         code, _, err = _cli(capsys, "tokens", "create", "--db", db, "--scope", scope)
         assert code == 2, scope
         assert "subscribe:NAME" in err and "Traceback" not in err
-    code, _, err = _cli(capsys, "tokens", "create", "--db", db, "--scope",
-                        "publish:http://127.0.0.1:8080/topics/login")
+    code, _, err = _cli(
+        capsys,
+        "tokens",
+        "create",
+        "--db",
+        db,
+        "--scope",
+        "publish:http://127.0.0.1:8080/topics/login",
+    )
     assert code == 2 and "did you mean publish:login?" in err
     assert not Path(db).exists()  # a refused scope creates nothing
 
     new_database(Path(db))  # the maintenance commands open the hub's database, never a new one
-    code, out, err = _cli(capsys, "tokens", "create", "--db", db, "--scope", "subscribe:login",
-                          "--audience", "https://rp.example", "--audience", "https://b.example",
-                          "--label", "rp")
+    code, out, err = _cli(
+        capsys,
+        "tokens",
+        "create",
+        "--db",
+        db,
+        "--scope",
+        "subscribe:login",
+        "--audience",
+        "https://rp.example",
+        "--audience",
+        "https://b.example",
+        "--label",
+        "rp",
+    )
     assert code == 0, err
     token = out.strip().splitlines()[-1]
     assert _cli(capsys, "tokens", "create", "--db", db)[0] == 0
 
     def listing() -> list[dict[str, Any]]:
         code, out, _ = _cli(capsys, "tokens", "list", "--db", db)
-        assert code == 0 and token not in out and token[len("sethub_"):] not in out
+        assert code == 0 and token not in out and token[len("sethub_") :] not in out
         return [json.loads(line) for line in out.splitlines()]
 
     rows = listing()
@@ -227,15 +258,18 @@ async def test_an_authorization_header_that_is_not_utf8_is_refused_with_401(
     hub: RunningHub, subscriber: Subscriber, path: str
 ) -> None:
     """Raw bytes, as a client may send them (security review L2): 401, never a 500."""
-    form = {"hub.mode": "subscribe", "hub.topic": hub.topic_url("login"),
-            "hub.callback": subscriber.callback}
+    form = {
+        "hub.mode": "subscribe",
+        "hub.topic": hub.topic_url("login"),
+        "hub.callback": subscriber.callback,
+    }
     body = urlencode(form).encode()
     reader, writer = await asyncio.open_connection("127.0.0.1", hub.settings.port)
-    writer.write(
+    head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
-        .encode() + b"Authorization: Bearer \xff\xfe\r\n\r\n" + body
     )
+    writer.write(head.encode() + b"Authorization: Bearer \xff\xfe\r\n\r\n" + body)
     status_line = await reader.readline()
     writer.close()
     await writer.wait_closed()

@@ -13,32 +13,32 @@ import pytest
 from set_tokens import ConfigurationError, KeySet, SigningKey, issue
 from set_tokens.events import CAEP_BASE
 
-from ..hub.process import run_sethub
+from ..hub.cli_runner import Sethub
 
 
-def test_keys_generate_list_rotate_retire_jwks(tmp_path: Path) -> None:
+def test_keys_generate_list_rotate_retire_jwks(sethub: Sethub, tmp_path: Path) -> None:
     keys_dir = str(tmp_path / "keys")
-    made = run_sethub("keys", "generate", "--keys-dir", keys_dir, "--alg", "ES256")
+    made = sethub("keys", "generate", "--keys-dir", keys_dir, "--alg", "ES256")
     assert made.returncode == 0, made.stderr
     first = made.stdout.split()[3]
     pem = tmp_path / "keys" / f"{first}.pem"
     assert stat.S_IMODE(os.stat(pem).st_mode) == 0o600
-    rotated = run_sethub("keys", "rotate", "--keys-dir", keys_dir, "--grace", "3600")
+    rotated = sethub("keys", "rotate", "--keys-dir", keys_dir, "--grace", "3600")
     assert rotated.returncode == 0
     second = rotated.stdout.split()[3].rstrip(";")
-    listing = run_sethub("keys", "list", "--keys-dir", keys_dir).stdout
+    listing = sethub("keys", "list", "--keys-dir", keys_dir).stdout
     assert f"{first}" in listing and "active" in listing
     assert f"{second}" in listing and "pending" in listing
-    jwks = json.loads(run_sethub("keys", "jwks", "--keys-dir", keys_dir).stdout)
+    jwks = json.loads(sethub("keys", "jwks", "--keys-dir", keys_dir).stdout)
     assert {k["kid"] for k in jwks["keys"]} == {first, second}
     assert all("d" not in k for k in jwks["keys"])
-    refused = run_sethub("keys", "retire", "--keys-dir", keys_dir, first)  # no `--` needed
+    refused = sethub("keys", "retire", "--keys-dir", keys_dir, first)  # no `--` needed
     assert refused.returncode == 1 and "active key cannot be retired" in refused.stderr
-    missing = run_sethub("keys", "list", "--keys-dir", str(tmp_path / "none"))
+    missing = sethub("keys", "list", "--keys-dir", str(tmp_path / "none"))
     assert missing.returncode == 1 and "cannot load" in missing.stderr
 
 
-def test_retire_applies_a_due_promotion_first(tmp_path: Path) -> None:
+def test_retire_applies_a_due_promotion_first(sethub: Sethub, tmp_path: Path) -> None:
     """Walkthrough 1: after `rotate --grace` has passed, `list` shows the old key retiring and
     the new one active, and `retire` must agree: the old key goes, the signing one stays."""
     keys_dir = tmp_path / "keys"
@@ -47,11 +47,11 @@ def test_retire_applies_a_due_promotion_first(tmp_path: Path) -> None:
     old = keys.signing_key(now=now - 100)
     new = keys.rotate(grace=90, now=now - 100)  # became due 10 s ago; nothing saved that since
     keys.save(keys_dir)
-    listing = run_sethub("keys", "list", "--keys-dir", str(keys_dir)).stdout
+    listing = sethub("keys", "list", "--keys-dir", str(keys_dir)).stdout
     assert f"{old.kid:<44} ES256  retiring" in listing
-    refused = run_sethub("keys", "retire", "--keys-dir", str(keys_dir), new.kid)
+    refused = sethub("keys", "retire", "--keys-dir", str(keys_dir), new.kid)
     assert refused.returncode == 1 and "active key cannot be retired" in refused.stderr
-    retired = run_sethub("keys", "retire", "--keys-dir", str(keys_dir), old.kid)
+    retired = sethub("keys", "retire", "--keys-dir", str(keys_dir), old.kid)
     assert retired.returncode == 0, retired.stderr
     manifest = json.loads((keys_dir / "keyset.json").read_text())
     assert [(k["kid"], k["state"]) for k in manifest["keys"]] == [(new.kid, "active")]
@@ -87,8 +87,9 @@ def test_a_manifest_kid_cannot_point_outside_the_key_directory(tmp_path: Path) -
     keys_dir = tmp_path / "keys"
     KeySet.with_new_key("ES256").save(keys_dir)
     manifest = json.loads((keys_dir / "keyset.json").read_text())
-    manifest["keys"].append({"kid": "../planted", "alg": "ES256", "state": "pending",
-                             "created_at": 0, "activate_at": 0})
+    manifest["keys"].append(
+        {"kid": "../planted", "alg": "ES256", "state": "pending", "created_at": 0, "activate_at": 0}
+    )
     (keys_dir / "keyset.json").write_text(json.dumps(manifest))
     with pytest.raises(ConfigurationError, match="cannot name a key file"):
         KeySet.load(keys_dir)
@@ -99,49 +100,83 @@ def test_generated_kids_never_start_with_a_dash() -> None:
     assert not any(SigningKey.generate("ES256").kid.startswith("-") for _ in range(600))
 
 
-def test_an_imported_kid_that_starts_with_a_dash_retires_after_double_dash(tmp_path: Path) -> None:
+def test_an_imported_kid_that_starts_with_a_dash_retires_after_double_dash(
+    sethub: Sethub, tmp_path: Path
+) -> None:
     keys = KeySet()
     keys.add(SigningKey.generate("ES256", kid="-imported"))
     keys.add(SigningKey.generate("ES256"))  # the new key signs, the imported one is former
     keys_dir = str(tmp_path / "keys")
     keys.save(tmp_path / "keys")
-    retired = run_sethub("keys", "retire", "--keys-dir", keys_dir, "--", "-imported")
+    retired = sethub("keys", "retire", "--keys-dir", keys_dir, "--", "-imported")
     assert retired.returncode == 0, retired.stderr
-    assert "-imported" not in run_sethub("keys", "list", "--keys-dir", keys_dir).stdout
+    assert "-imported" not in sethub("keys", "list", "--keys-dir", keys_dir).stdout
 
 
-def test_verify_prints_claims_or_the_rfc8935_code(tmp_path: Path) -> None:
+def test_verify_prints_claims_or_the_rfc8935_code(sethub: Sethub, tmp_path: Path) -> None:
     keys = KeySet.with_new_key("RS256")
     jwks_file = tmp_path / "jwks.json"
     jwks_file.write_text(json.dumps(keys.jwks()))
-    compact = issue(key=keys, issuer="https://hub.example", audience="https://rp.example",
-                    event_type=CAEP_BASE + "session-revoked", payload={},
-                    subject={"format": "opaque", "id": "u1"})
-    ok = run_sethub("verify", compact, "--jwks", str(jwks_file), "--issuer",
-                    "https://hub.example", "--audience", "https://rp.example")
+    compact = issue(
+        key=keys,
+        issuer="https://hub.example",
+        audience="https://rp.example",
+        event_type=CAEP_BASE + "session-revoked",
+        payload={},
+        subject={"format": "opaque", "id": "u1"},
+    )
+    ok = sethub(
+        "verify",
+        compact,
+        "--jwks",
+        str(jwks_file),
+        "--issuer",
+        "https://hub.example",
+        "--audience",
+        "https://rp.example",
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     result = json.loads(ok.stdout)
     assert result["event"] == "session-revoked"
     assert result["claims"]["iss"] == "https://hub.example"
-    bad = run_sethub("verify", compact, "--jwks", str(jwks_file), "--issuer",
-                     "https://hub.example", "--audience", "https://other.example")
+    bad = sethub(
+        "verify",
+        compact,
+        "--jwks",
+        str(jwks_file),
+        "--issuer",
+        "https://hub.example",
+        "--audience",
+        "https://other.example",
+    )
     assert bad.returncode == 1
     assert bad.stdout.startswith("invalid_audience:")
 
 
-def test_verify_refuses_a_set_older_than_max_age(tmp_path: Path) -> None:
+def test_verify_refuses_a_set_older_than_max_age(sethub: Sethub, tmp_path: Path) -> None:
     """Security review H1: `sethub verify` accepted a SET of any age."""
     keys = KeySet.with_new_key("ES256")
     jwks_file = tmp_path / "jwks.json"
     jwks_file.write_text(json.dumps(keys.jwks()))
-    four_days_ago = issue(key=keys, issuer="https://hub.example", audience="https://rp.example",
-                          event_type=CAEP_BASE + "session-revoked", payload={},
-                          subject={"format": "opaque", "id": "u1"},
-                          now=time.time() - 4 * 86400)
-    common = ("--jwks", str(jwks_file), "--issuer", "https://hub.example",
-              "--audience", "https://rp.example")
-    too_old = run_sethub("verify", four_days_ago, *common)
+    four_days_ago = issue(
+        key=keys,
+        issuer="https://hub.example",
+        audience="https://rp.example",
+        event_type=CAEP_BASE + "session-revoked",
+        payload={},
+        subject={"format": "opaque", "id": "u1"},
+        now=time.time() - 4 * 86400,
+    )
+    common = (
+        "--jwks",
+        str(jwks_file),
+        "--issuer",
+        "https://hub.example",
+        "--audience",
+        "https://rp.example",
+    )
+    too_old = sethub("verify", four_days_ago, *common)
     assert too_old.returncode == 1, too_old.stdout + too_old.stderr
     assert too_old.stdout.startswith("invalid_request: the SET is older")
-    allowed = run_sethub("verify", four_days_ago, *common, "--max-age", str(5 * 86400))
+    allowed = sethub("verify", four_days_ago, *common, "--max-age", str(5 * 86400))
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr

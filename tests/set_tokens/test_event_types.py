@@ -10,7 +10,7 @@ from pathlib import Path
 from set_tokens import KeySet, StaticJwks, Verifier, issue
 from set_tokens.events import CAEP_BASE, EventPayload, EventType
 
-from ..hub.process import run_sethub
+from ..hub.cli_runner import Sethub
 
 ISSUER = "https://hub.test"
 AUDIENCE = "https://rp.test"
@@ -19,14 +19,21 @@ SUBJECT = {"format": "email", "email": "jane@example.com"}
 
 
 def sign(keys: KeySet, event_type: str, payload: dict[str, object]) -> str:
-    return issue(key=keys, issuer=ISSUER, audience=AUDIENCE, event_type=event_type,
-                 payload=payload, subject=SUBJECT)
+    return issue(
+        key=keys,
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        event_type=event_type,
+        payload=payload,
+        subject=SUBJECT,
+    )
 
 
 async def test_an_unknown_event_type_is_named_by_its_uri_and_keeps_its_payload() -> None:
     keys = KeySet.with_new_key("ES256")
-    verifier = Verifier(issuer=ISSUER, audience=AUDIENCE, algorithms=["ES256"],
-                        jwks=StaticJwks(keys.jwks()))
+    verifier = Verifier(
+        issuer=ISSUER, audience=AUDIENCE, algorithms=["ES256"], jwks=StaticJwks(keys.jwks())
+    )
     payload = {"tier": "gold", "points": 1200, "history": [{"tier": "silver"}]}
     verified = await verifier.verify(sign(keys, CUSTOM, payload))
 
@@ -41,11 +48,19 @@ async def test_an_unknown_event_type_is_named_by_its_uri_and_keeps_its_payload()
     assert known.event_type.known and known.event_name == "session-revoked"
 
 
-def test_sethub_verify_names_an_unknown_event_by_its_uri(tmp_path: Path) -> None:
+def test_sethub_verify_names_an_unknown_event_by_its_uri(sethub: Sethub, tmp_path: Path) -> None:
     keys = KeySet.with_new_key("ES256")
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps(keys.jwks()))
-    checked = run_sethub("verify", sign(keys, CUSTOM, {"tier": "gold"}), "--jwks", str(jwks),
-                         "--issuer", ISSUER, "--audience", AUDIENCE)
+    checked = sethub(
+        "verify",
+        sign(keys, CUSTOM, {"tier": "gold"}),
+        "--jwks",
+        str(jwks),
+        "--issuer",
+        ISSUER,
+        "--audience",
+        AUDIENCE,
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert json.loads(checked.stdout)["event"] == CUSTOM  # it printed null before
