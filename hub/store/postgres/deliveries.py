@@ -11,15 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-import asyncpg
-
 from ...sealing import SecretBox
 from ..claiming import ClaimRequest
 from ..records import (
     Claimed,
     DeliveryState,
-    DueDelivery,
-    EventKind,
     Lease,
     NewEvent,
     PublishedEvent,
@@ -28,6 +24,7 @@ from ..records import (
     Settlement,
     WorkKind,
 )
+from ..rows import due_delivery
 from ..signals import WorkSignal
 from .claims import claim, start
 from .database import Connection, PostgresDatabase, rows_changed
@@ -127,26 +124,7 @@ class Deliveries:
             newer_than=newer_than,
         )
         rows, newest = await self._db.run(lambda conn: claim(conn, request), durable=False)
-        return Claimed([self._due(row, owner) for row in rows], newest)
-
-    def _due(self, row: asyncpg.Record, owner: str) -> DueDelivery:
-        return DueDelivery(
-            id=row["id"],
-            event_id=row["event_id"],
-            subscription_id=row["subscription_id"],
-            attempts=row["attempts"],
-            topic=row["topic"],
-            callback=row["callback"],
-            secret=self._box.open(row["secret"]),
-            content_type=row["content_type"],
-            body=row["body"],
-            event_created_at=row["created_at"],
-            lease=Lease(owner, row["claim_generation"]),
-            kind=EventKind(row["kind"]),
-            rendered=bool(row["rendered"]),
-            audience=row["audience"],
-            jti=row["jti"],
-        )
+        return Claimed([due_delivery(row, self._box, owner) for row in rows], newest)
 
     async def start_attempts(
         self, starts: Sequence[tuple[int, Lease]], *, now: float, ttl: float

@@ -9,15 +9,12 @@ delivery is never revived, and a late outcome of an expired claim changes nothin
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 
 from ...sealing import SecretBox
 from ..records import (
     Claimed,
     DeliveryState,
-    DueDelivery,
-    EventKind,
     Lease,
     NewEvent,
     PublishedEvent,
@@ -26,6 +23,7 @@ from ..records import (
     Settlement,
     WorkKind,
 )
+from ..rows import due_delivery
 from ..signals import WorkSignal
 from .claims import ClaimRequest, claim, start
 from .database import Connection, Database
@@ -202,26 +200,7 @@ class Deliveries:
             newer_than=newer_than,
         )
         rows, newest = await self._db.run(lambda conn: claim(conn, request), durable=False)
-        return Claimed([self._due(row, owner) for row in rows], newest)
-
-    def _due(self, row: sqlite3.Row, owner: str) -> DueDelivery:
-        return DueDelivery(
-            id=row["id"],
-            event_id=row["event_id"],
-            subscription_id=row["subscription_id"],
-            attempts=row["attempts"],
-            topic=row["topic"],
-            callback=row["callback"],
-            secret=self._box.open(row["secret"]),
-            content_type=row["content_type"],
-            body=row["body"],
-            event_created_at=row["created_at"],
-            lease=Lease(owner, row["claim_generation"]),
-            kind=EventKind(row["kind"]),
-            rendered=bool(row["rendered"]),
-            audience=row["audience"],
-            jti=row["jti"],
-        )
+        return Claimed([due_delivery(row, self._box, owner) for row in rows], newest)
 
     async def start_attempts(
         self, starts: Sequence[tuple[int, Lease]], *, now: float, ttl: float
