@@ -74,8 +74,21 @@ class HubProcess:
         self.process.wait(timeout=10)
 
     def terminate(self, timeout: float = 20.0) -> int:
+        """SIGTERM and wait, blocking: only where nothing of the test serves on its event loop."""
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=timeout)
+
+    async def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM and wait without blocking the event loop. A test whose subscribers run on its
+        loop must stop the hub this way: `terminate()` would freeze them, and the hub would wait
+        its whole --shutdown-timeout for the answers to the deliveries it has in flight."""
+        self.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while (code := self.process.poll()) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"sethub serve did not stop within {timeout} s")
+            await asyncio.sleep(0.02)
+        return code
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")

@@ -124,7 +124,7 @@ async def test_twenty_sigkills_during_fan_out_lose_nothing(tmp_path: Path) -> No
         for spare in spares:
             spare.kill()
         if running.process.poll() is None:
-            assert running.terminate() == 0
+            assert await running.stop() == 0
         for sub in subscribers:
             assert sub.server is not None
             await sub.server.close()

@@ -307,7 +307,7 @@ async def test_sigkill_during_fan_out_loses_nothing(tmp_path: Path) -> None:
         assert total - 1000 <= 5 * 2 + 64
     finally:
         if running.process.poll() is None:
-            assert running.terminate() == 0
+            assert await running.stop() == 0
         for sub in subscribers:
             assert sub.server is not None
             await sub.server.close()
@@ -321,10 +321,6 @@ async def test_graceful_stop_then_restart_delivers_the_rest(tmp_path: Path) -> N
         "0.05",
         "--retry-schedule",
         "1,1,1,1,1,1,1,1,1,1",
-        # A stop with deliveries in flight waited all of the default 10 s, twice per run, though
-        # the subscriber answers in milliseconds; the stop still has to end cleanly (exit 0).
-        "--shutdown-timeout",
-        "2",
     )
     running = await start_hub_process(db, port, *patient)
     token = create_token(db)
@@ -340,7 +336,7 @@ async def test_graceful_stop_then_restart_delivers_the_rest(tmp_path: Path) -> N
                 async with session.post(topic, data=f"e{n}", headers=headers) as response:
                     assert response.status == 202
         await until(lambda: len(sub.deliveries) >= 1)
-        assert running.terminate() == 0
+        assert await running.stop() == 0
         sub.deliver_status = 202
         running = await start_hub_process(db, port, *patient)
         expected = {f"e{n}".encode() for n in range(20)}
@@ -349,7 +345,7 @@ async def test_graceful_stop_then_restart_delivers_the_rest(tmp_path: Path) -> N
         )
     finally:
         if running.process.poll() is None:
-            assert running.terminate() == 0
+            assert await running.stop() == 0
         assert sub.server is not None
         await sub.server.close()
 
@@ -382,7 +378,7 @@ async def test_request_answered_202_is_verified_after_a_crash(tmp_path: Path) ->
         await until(lambda: query(db, "SELECT COUNT(*) FROM intents") == [(0,)])
     finally:
         if running.process.poll() is None:
-            assert running.terminate() == 0
+            assert await running.stop() == 0
         assert sub.server is not None
         await sub.server.close()
 
