@@ -125,9 +125,12 @@ class Deliveries:
             busy=list(busy_subscriptions),
             exclude=list(exclude),
             newer_than=newer_than,
+            place=self._notices.place,
         )
-        rows, newest = await self._db.run(lambda conn: claim(conn, request), durable=False)
-        return Claimed([self._due(row, owner) for row in rows], newest)
+        rows, newest, elsewhere = await self._db.run(
+            lambda conn: claim(conn, request), durable=False
+        )
+        return Claimed([self._due(row, owner) for row in rows], newest, elsewhere)
 
     def _due(self, row: asyncpg.Record, owner: str) -> DueDelivery:
         return DueDelivery(
