@@ -25,6 +25,9 @@ class ClaimRequest:
     busy: Sequence[int]  # subscriptions not to claim for at all
     exclude: Sequence[int]  # deliveries held in memory: never claimed again by their holder
     newer_than: int | None  # only deliveries stored after this id (a claim of new work)
+    # This node's place among the nodes sharing the store, (index, count): see
+    # `.postgres.claims`. One node alone is (0, 1).
+    place: tuple[int, int] = (0, 1)
 
 
 def fair_share(

@@ -7,13 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import asyncpg
 import pytest
 
 from hub.database_url import PostgresURL
-from hub.store import IntentMode, NewEvent, Store, StoreUnavailableError, WorkKind, open_store
+from hub.store import (
+    Claimed,
+    IntentMode,
+    NewEvent,
+    Store,
+    StoreUnavailableError,
+    WorkKind,
+    open_store,
+)
+from hub.store.postgres.claims import HOME_GRACE_SECONDS
 from hub.store.postgres.database import Connection, PostgresDatabase
 from hub.store.postgres.store import PostgresStore
 
@@ -194,8 +203,8 @@ async def test_a_node_listens_again_after_losing_its_connection(
     try:
         ended = await admin.fetchval(
             "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND application_name = $1",
-            "sethub listener",
+            " WHERE datname = current_database() AND application_name LIKE $1",
+            "sethub listener %",
         )
     finally:
         await admin.close()
@@ -297,3 +306,95 @@ async def test_one_node_at_a_time_holds_claims_on_a_subscription(nodes: list[Sto
         assert sorted(claimed.get(sub.id, 0) for claimed in at_once) == [0, 3]
     assert await claim(nodes[0], "node0", held={a.id: 3}) == {}  # its own, and the others'
     assert await claim(nodes[1], "node3", now=62.0) == {a.id: 3, b.id: 3, c.id: 3}
+
+
+async def test_a_claim_names_the_subscriptions_another_node_holds(nodes: list[Store]) -> None:
+    """With when the other node's last claim there expires, so that the claimer can leave them
+    out of its next claims instead of locking their rows only to let them go; once those
+    claims expire, they are named no more."""
+    a, b = [
+        await nodes[0].subscriptions.activate(
+            topic=TOPIC,
+            callback=f"https://{name}.example/cb",
+            secret=None,
+            lease_seconds=600,
+            now=0.0,
+        )
+        for name in ("a", "b")
+    ]
+    await nodes[0].deliveries.publish_batch(
+        [NewEvent(topic=TOPIC, content_type="text/plain", body=b"x") for _ in range(10)], now=1.0
+    )  # 10 deliveries to each subscription
+
+    async def claim(owner: str, now: float, **extra: object) -> Claimed:
+        return await nodes[1].deliveries.claim_due(
+            owner=owner, now=now, ttl=60, limit=50, per_subscription=3, **extra
+        )
+
+    first = await nodes[0].deliveries.claim_due(
+        owner="node0", now=2.0, ttl=60, limit=50, per_subscription=3, busy_subscriptions=[b.id]
+    )
+    assert first.held_elsewhere == {}
+    await nodes[0].deliveries.claim_due(
+        owner="node0", now=5.0, ttl=60, limit=1, per_subscription=4, busy_subscriptions=[b.id]
+    )  # one more, expiring later
+    claimed = await claim("node1", now=6.0)
+    assert {d.subscription_id for d in claimed.deliveries} == {b.id}
+    assert claimed.held_elsewhere == {a.id: 65.0}
+    passing_over = await claim("node1", now=7.0, busy_subscriptions=[a.id], held={b.id: 3})
+    assert (passing_over.deliveries, passing_over.held_elsewhere) == ([], {})
+    expired = await claim("node2", now=66.0, busy_subscriptions=[b.id])
+    assert {d.subscription_id for d in expired.deliveries} == {a.id}
+    assert expired.held_elsewhere == {}
+
+
+async def test_listening_nodes_claim_first_for_their_own_share(nodes: list[Store]) -> None:
+    """Each listening node counts the others and claims for its share of the subscriptions
+    (id modulo the count), so that the first to claim does not take and keep them all; the
+    others' deliveries become its too once they have waited HOME_GRACE_SECONDS. A node that
+    does not listen counts itself alone and claims for all."""
+    subscriptions = [
+        await nodes[0].subscriptions.activate(
+            topic=TOPIC,
+            callback=f"https://s{n}.example/cb",
+            secret=None,
+            lease_seconds=600,
+            now=0.0,
+        )
+        for n in range(4)
+    ]
+    await nodes[0].deliveries.publish_batch(
+        [NewEvent(topic=TOPIC, content_type="text/plain", body=b"x") for _ in range(5)], now=1.0
+    )  # 5 deliveries to each subscription
+    listeners = []
+    for store in nodes[:2]:
+        heard_by(store)
+        await listening(store)
+        assert isinstance(store, PostgresStore)
+        listeners.append(store.hearing)
+    for _ in range(150):  # each counts the other within its next check
+        if all(listener.place[1] == 2 for listener in listeners):
+            break
+        await asyncio.sleep(0.1)
+    assert sorted(listener.place for listener in listeners) == [(0, 2), (1, 2)]
+
+    async def claimed_for(
+        store: Store, owner: str, now: float, ttl: float, busy: Iterable[int] = ()
+    ) -> set[int]:
+        claimed = await store.deliveries.claim_due(
+            owner=owner, now=now, ttl=ttl, limit=50, per_subscription=2, busy_subscriptions=busy
+        )
+        return {delivery.subscription_id for delivery in claimed.deliveries}
+
+    def share(index: int) -> set[int]:
+        return {sub.id for sub in subscriptions if sub.id % 2 == index}
+
+    first, second = (listener.place[0] for listener in listeners)
+    assert await claimed_for(nodes[0], "node0", now=2.0, ttl=60) == share(first)
+    assert await claimed_for(nodes[1], "node1", now=2.0, ttl=5) == share(second)
+    # node1's claims have expired, but its deliveries have not waited long enough
+    mine = share(first)  # node0 holds claims on these: not asked for more
+    assert await claimed_for(nodes[0], "node0", now=10.0, ttl=60, busy=mine) == set()
+    later = 1.0 + HOME_GRACE_SECONDS
+    assert await claimed_for(nodes[0], "node0", now=later, ttl=60, busy=mine) == share(second)
+    assert await claimed_for(nodes[2], "alone", now=80.0, ttl=60) == share(0) | share(1)

@@ -32,23 +32,39 @@ _SUBSCRIPTION_STATE = (
     " s.id IS NOT NULL AND s.ended_at IS NULL AND s.disabled_at IS NULL AND s.expires_at > $1"
     " AS active"
 )
+# Each node claims first for its own share of the subscriptions (`subscription_id % count =
+# index`), and for the others' only once their deliveries have waited HOME_GRACE_SECONDS: with
+# two nodes, the first to claim took every subscription, kept it by topping it up, and the other
+# node delivered nothing. ({p} is the first of three parameters: count, index, and the time
+# before which a due delivery is anyone's.)
 _CLAIMABLE = (
     "state = 'pending' AND next_attempt_at <= $1"
     " AND (claim_expires IS NULL OR claim_expires <= $1)"
     " AND subscription_id <> ALL($2::bigint[]) AND id <> ALL($3::bigint[])"
+    " AND (subscription_id % ${p} = ${i} OR next_attempt_at <= ${g})"
 )
+# How long the deliveries of another node's share wait for it before this node may take them:
+# longer than the other nodes take to learn that a node has gone (`.wakeups`), so that only a
+# node stuck with its listener alive delays them by this much.
+HOME_GRACE_SECONDS = 15.0
+
+
+def _claimable(first: int) -> str:
+    return _CLAIMABLE.format(p=first, i=first + 1, g=first + 2)
+
+
 # The candidates, with the newest delivery id in the same statement (and so the same snapshot:
 # every candidate of a claim of new work is at most that id, and the next one reads on from it).
 _NEWEST = "SELECT COALESCE(MAX(id), 0) AS newest FROM deliveries"
 _DUE = (
     f"SELECT n.newest, c.id, c.subscription_id FROM ({_NEWEST}) n LEFT JOIN LATERAL"
-    f" (SELECT id, subscription_id, next_attempt_at FROM deliveries WHERE {_CLAIMABLE}"
+    f" (SELECT id, subscription_id, next_attempt_at FROM deliveries WHERE {_claimable(5)}"
     " ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) c ON true"
     " ORDER BY c.next_attempt_at, c.id"
 )
 _NEW = (
     f"SELECT n.newest, c.id, c.subscription_id FROM ({_NEWEST}) n LEFT JOIN LATERAL"
-    f" (SELECT id, subscription_id FROM deliveries WHERE id > $5 AND {_CLAIMABLE}"
+    f" (SELECT id, subscription_id FROM deliveries WHERE id > $5 AND {_claimable(6)}"
     " ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) c ON true ORDER BY c.id"
 )
 _LEASE = (
@@ -93,9 +109,10 @@ _LOCK_SUBSCRIPTIONS = (
     "'sethub claims ' || current_schema() || ' ' || sid, 0)) ORDER BY sid"
 )
 _CLAIMED_ELSEWHERE = (
-    "SELECT DISTINCT subscription_id FROM deliveries"
+    "SELECT subscription_id, MAX(claim_expires) AS until FROM deliveries"
     " WHERE subscription_id = ANY($1::bigint[]) AND claimed_by IS NOT NULL"
     " AND claimed_by <> $2 AND claim_expires > $3 AND state = 'pending'"
+    " GROUP BY subscription_id"
 )
 _CANCEL_ONE = (
     "UPDATE deliveries SET state = 'cancelled', claimed_by = NULL, claim_expires = NULL,"
@@ -103,18 +120,23 @@ _CANCEL_ONE = (
 )
 
 
-async def claim(conn: Connection, request: ClaimRequest) -> tuple[list[asyncpg.Record], int]:
-    """Lease due deliveries; their rows and the newest delivery id, inside the caller's
-    transaction."""
+async def claim(
+    conn: Connection, request: ClaimRequest
+) -> tuple[list[asyncpg.Record], int, dict[int, float]]:
+    """Lease due deliveries, inside the caller's transaction; their rows, the newest delivery
+    id, and the subscriptions passed over because another node holds live claims on them (with
+    when the last of those expires), for the claimer to leave out of its next scans."""
     scan = request.limit * CLAIM_SCAN_FACTOR
     common = (request.now, list(request.busy), list(request.exclude), scan)
+    index, count = request.place
+    share = (count, index, request.now - HOME_GRACE_SECONDS)
     if request.newer_than is None:
-        found = await conn.fetch(_DUE, *common)
+        found = await conn.fetch(_DUE, *common, *share)
     else:
-        found = await conn.fetch(_NEW, *common, request.newer_than)
+        found = await conn.fetch(_NEW, *common, request.newer_than, *share)
     newest = int(found[0]["newest"])
     candidates = [row for row in found if row["id"] is not None]
-    free = await _free_here(conn, candidates, request)
+    free, elsewhere = await _free_here(conn, candidates, request)
     ids, stopped_at = fair_share(
         (
             (row["id"], row["subscription_id"])
@@ -131,24 +153,27 @@ async def claim(conn: Connection, request: ClaimRequest) -> tuple[list[asyncpg.R
         if stopped_at is not None:
             newest = stopped_at  # the next claim of new work reads on from there
     if not ids:
-        return [], newest
+        return [], newest, elsewhere
     rows = await conn.fetch(_LEASE, request.now, request.owner, request.now + request.ttl, ids)
-    return await _live_only(conn, rows, request.now), newest
+    return await _live_only(conn, rows, request.now), newest, elsewhere
 
 
 async def _free_here(
     conn: Connection, candidates: Sequence[asyncpg.Record], request: ClaimRequest
-) -> set[int]:
+) -> tuple[set[int], dict[int, float]]:
     """The candidate subscriptions this claim may take for: locked by it, and with no live
-    claim of another node's on them."""
+    claim of another node's on them. Also those with such claims, and when the last of them
+    expires. (Those locked by another claim right now are not among them: that claim may
+    take nothing for them.)"""
     subscriptions = sorted({row["subscription_id"] for row in candidates})
     if not subscriptions:
-        return set()
+        return set(), {}
     locked = {row["sid"] for row in await conn.fetch(_LOCK_SUBSCRIPTIONS, subscriptions)}
     if not locked:
-        return locked
-    elsewhere = await conn.fetch(_CLAIMED_ELSEWHERE, sorted(locked), request.owner, request.now)
-    return locked - {row["subscription_id"] for row in elsewhere}
+        return locked, {}
+    found = await conn.fetch(_CLAIMED_ELSEWHERE, sorted(locked), request.owner, request.now)
+    elsewhere = {row["subscription_id"]: float(row["until"]) for row in found}
+    return locked - elsewhere.keys(), elsewhere
 
 
 async def _live_only(

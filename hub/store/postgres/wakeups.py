@@ -43,8 +43,13 @@ RECONNECT_DELAYS_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 # Other nodes' news of one kind of work wakes this node's worker at most this often (the first
 # at once): a worker woken finds all the work stored until then.
 COALESCE_SECONDS = 0.1
-# How the connection shows in pg_stat_activity, for operators.
+# How the connection shows in pg_stat_activity, for operators, followed by the channel's digest:
+# the listening connections of one hub's nodes are how each node counts the nodes.
 APPLICATION_NAME = "sethub listener"
+_NODES = (
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    " AND application_name = $1 ORDER BY pid"
+)
 
 
 def channel_for(schema: str) -> str:
@@ -58,6 +63,15 @@ class Notices:
     def __init__(self, channel: str, node: str | None = None) -> None:
         self.channel = channel
         self.node = node or secrets.token_hex(8)
+        # This node's place among the hub's listening nodes, (index, count): each claims first
+        # for its own share of the subscriptions (`.claims`). Kept by the listener; while it is
+        # not listening, the node counts itself alone and claims for every subscription.
+        self.place: tuple[int, int] = (0, 1)
+
+    @property
+    def application_name(self) -> str:
+        """The listening connection's name: the nodes of one hub (one schema) share it."""
+        return f"{APPLICATION_NAME} {self.channel.removeprefix(CHANNEL_PREFIX)}"
 
     def payload(self, kind: WorkKind) -> str:
         return f"{kind} {self.node}"
@@ -84,6 +98,11 @@ class WorkListener:
         """Start listening (in the background), unless already started."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="sethub-work-listener")
+
+    @property
+    def place(self) -> tuple[int, int]:
+        """This node's place among the hub's listening nodes, (index, count)."""
+        return self._notices.place
 
     @property
     def listening(self) -> bool:
@@ -150,12 +169,13 @@ class WorkListener:
         conn: asyncpg.Connection = await asyncpg.connect(
             self._dsn,
             timeout=CONNECT_TIMEOUT_SECONDS,
-            server_settings={"application_name": APPLICATION_NAME},
+            server_settings={"application_name": self._notices.application_name},
         )
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _conn: lost.set())
         try:
             await conn.add_listener(self._notices.channel, self._heard)
+            await self._count_nodes(conn)
             self._listening.set()
             self._connected = True
             if missed:
@@ -167,7 +187,20 @@ class WorkListener:
                     await asyncio.wait_for(lost.wait(), CHECK_EVERY_SECONDS)
                 if lost.is_set():
                     raise ConnectionError("the listening connection was closed")
-                await conn.fetchval("SELECT 1", timeout=CHECK_TIMEOUT_SECONDS)
+                await self._count_nodes(conn)
         finally:
             self._listening.clear()
+            self._notices.place = (0, 1)
             conn.terminate()
+
+    async def _count_nodes(self, conn: asyncpg.Connection) -> None:
+        """Find this node's place among the listening nodes (and check the connection): a node
+        that joins or leaves is counted within CHECK_EVERY_SECONDS."""
+        pids = await conn.fetchval(
+            f"SELECT array_agg(pid) FROM ({_NODES}) n",
+            self._notices.application_name,
+            timeout=CHECK_TIMEOUT_SECONDS,
+        )
+        pids = list(pids or ())
+        own = conn.get_server_pid()
+        self._notices.place = (pids.index(own), len(pids)) if own in pids else (0, 1)
