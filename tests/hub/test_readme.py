@@ -132,9 +132,9 @@ async def healthy(base: str) -> bool:
 def test_readme_opens_with_the_install_and_test_commands() -> None:
     first_block = README.split("```sh", 1)[1].split("```", 1)[0]
     assert "pip install -e . && sethub serve" in first_block
-    assert "pip install -e '.[test]' && python -m pytest -q" in first_block
+    assert "pip install -e '.[test]' && python -m pytest -q -n 2" in first_block
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "python -m pytest -q" in ci
+    assert "python -m pytest -q -n 2" in ci
     assert "pip install --quiet -e '.[test]'" in ci
 
 
