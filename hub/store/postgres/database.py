@@ -102,38 +102,38 @@ class PostgresDatabase:
         off for this transaction): it survives a crash of the hub, not of the database server.
         Only for writes whose loss is harmless, like the lease of a claim.
         """
-        for attempt in range(1, RETRIES_ON_CONFLICT + 1):
-            try:
-                result = await self._transaction(work, durable)
-            except StoreUnavailableError as exc:
-                self._watch.write_failed(str(exc))
-                raise
-            except _CONFLICTS:
-                if attempt == RETRIES_ON_CONFLICT:
-                    raise
-                log.info("transaction conflict, retrying (%d)", attempt)
-            else:
-                if durable:
-                    self._watch.data_written()
-                return result
-        raise RuntimeError("unreachable")  # the loop returns or raises
+        return await self._retried(
+            lambda: self._transaction(work, durable), "transaction", durable=durable
+        )
 
     async def write(self, query: str, *args: object) -> list[asyncpg.Record]:
         """One statement that writes, as its own transaction (one round trip: no BEGIN and
         COMMIT), retried on a deadlock or serialization failure as `run` is."""
+        return await self._retried(
+            lambda: self._with_connection(lambda conn: conn.fetch(query, *args)),
+            "statement",
+            durable=True,
+        )
+
+    async def _retried(
+        self, attempt_once: Callable[[], Awaitable[T]], what: str, *, durable: bool
+    ) -> T:
+        """Try again on a deadlock or serialization failure (the work only talks to the
+        database); a lost server shows in health until a later durable write succeeds."""
         for attempt in range(1, RETRIES_ON_CONFLICT + 1):
             try:
-                rows = await self._with_connection(lambda conn: conn.fetch(query, *args))
+                result = await attempt_once()
             except StoreUnavailableError as exc:
                 self._watch.write_failed(str(exc))
                 raise
             except _CONFLICTS:
                 if attempt == RETRIES_ON_CONFLICT:
                     raise
-                log.info("statement conflict, retrying (%d)", attempt)
+                log.info("%s conflict, retrying (%d)", what, attempt)
             else:
-                self._watch.data_written()
-                return rows
+                if durable:
+                    self._watch.data_written()
+                return result
         raise RuntimeError("unreachable")  # the loop returns or raises
 
     async def read(self, work: Work[T]) -> T:
