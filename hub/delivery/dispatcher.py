@@ -96,9 +96,6 @@ class Dispatcher(Worker[DueDelivery]):
         self._gates: dict[int, asyncio.Semaphore] = {}
         self._ended: set[int] = set()  # answered 410, not yet removed: nothing more is sent
         self._held: set[int] = set()  # claimed, outcome not yet written: never claimed again
-        # Subscriptions another node holds claims on, left out of claims until then (the event
-        # loop's clock): see `_pass_over`.
-        self._elsewhere: dict[int, float] = {}
         # Attempt starts, and the settlements of all in-flight deliveries, share group commits.
         self._starts: Batcher[tuple[int, Lease], bool] = Batcher(self._start_batch)
         self._writes: Batcher[Settlement, bool] = Batcher(store.deliveries.record_many)
@@ -120,7 +117,6 @@ class Dispatcher(Worker[DueDelivery]):
         held = dict(self._per_subscription)
         busy = [sid for sid, count in held.items() if count > self._refill_at]
         loop_now = asyncio.get_running_loop().time()
-        passed_over = busy + self._held_elsewhere(loop_now)
         full = (
             not self._saturated
             or self._full_claim_wanted
@@ -135,15 +131,14 @@ class Dispatcher(Worker[DueDelivery]):
             limit=limit,
             per_subscription=self._window,
             held=held,
-            busy_subscriptions=passed_over,
+            busy_subscriptions=busy,
             exclude=self._held,
             newer_than=None if full else self._newest_id,
         )
         self._newest_id = max(self._newest_id, claimed.newest_id)
-        self._pass_over(claimed.held_elsewhere, now=now, loop_now=loop_now)
         if full:
             self._last_full_claim = loop_now
-            self._saturated = bool(passed_over) and not claimed.deliveries
+            self._saturated = bool(busy) and not claimed.deliveries
         # Counted at claim time, not when the task starts, so the next claim already sees them.
         cap = self._settings.max_concurrent_per_subscription
         for item in claimed.deliveries:
@@ -153,23 +148,6 @@ class Dispatcher(Worker[DueDelivery]):
             if sid not in self._gates:
                 self._gates[sid] = asyncio.Semaphore(cap)
         return claimed.deliveries
-
-    def _held_elsewhere(self, loop_now: float) -> list[int]:
-        """The subscriptions still left to another node, forgetting those whose time is up."""
-        over = [sid for sid, until in self._elsewhere.items() if until <= loop_now]
-        for sid in over:
-            del self._elsewhere[sid]
-        return list(self._elsewhere)
-
-    def _pass_over(self, elsewhere: Mapping[int, float], *, now: float, loop_now: float) -> None:
-        """Leave the subscriptions another node holds claims on out of this node's claims, for
-        a poll interval at most, or until those claims expire if sooner. Scanned, their due
-        rows would be locked (a write each) by every claim only to be let go: with two nodes
-        on PostgreSQL, most claims found nothing else (256 of 334 in one run). A poll interval
-        is as long as this node would wait anyway for work it was not woken for, and the other
-        node keeps claiming for them meanwhile; after it, a full claim looks again."""
-        for sid, until in elsewhere.items():
-            self._elsewhere[sid] = loop_now + max(0.0, min(self.poll_interval, until - now))
 
     async def handle(self, item: DueDelivery) -> None:
         """Render if this is the first attempt, send under the subscription's concurrency cap,

@@ -129,11 +129,6 @@ class Claimed:
 
     deliveries: list[DueDelivery]
     newest_id: int
-    # Subscriptions the claim passed over because another node holds live claims on them, with
-    # when the last of those claims expires (the store's clock). The claimer's next claims can
-    # leave them out of the scan: otherwise each claim locks their due rows (a write each) only
-    # to let them go. Always empty on a store that one node uses alone.
-    held_elsewhere: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

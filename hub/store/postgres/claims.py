@@ -109,10 +109,9 @@ _LOCK_SUBSCRIPTIONS = (
     "'sethub claims ' || current_schema() || ' ' || sid, 0)) ORDER BY sid"
 )
 _CLAIMED_ELSEWHERE = (
-    "SELECT subscription_id, MAX(claim_expires) AS until FROM deliveries"
+    "SELECT DISTINCT subscription_id FROM deliveries"
     " WHERE subscription_id = ANY($1::bigint[]) AND claimed_by IS NOT NULL"
     " AND claimed_by <> $2 AND claim_expires > $3 AND state = 'pending'"
-    " GROUP BY subscription_id"
 )
 _CANCEL_ONE = (
     "UPDATE deliveries SET state = 'cancelled', claimed_by = NULL, claim_expires = NULL,"
@@ -120,12 +119,9 @@ _CANCEL_ONE = (
 )
 
 
-async def claim(
-    conn: Connection, request: ClaimRequest
-) -> tuple[list[asyncpg.Record], int, dict[int, float]]:
-    """Lease due deliveries, inside the caller's transaction; their rows, the newest delivery
-    id, and the subscriptions passed over because another node holds live claims on them (with
-    when the last of those expires), for the claimer to leave out of its next scans."""
+async def claim(conn: Connection, request: ClaimRequest) -> tuple[list[asyncpg.Record], int]:
+    """Lease due deliveries, inside the caller's transaction; their rows and the newest
+    delivery id."""
     scan = request.limit * CLAIM_SCAN_FACTOR
     common = (request.now, list(request.busy), list(request.exclude), scan)
     index, count = request.place
@@ -136,7 +132,7 @@ async def claim(
         found = await conn.fetch(_NEW, *common, request.newer_than, *share)
     newest = int(found[0]["newest"])
     candidates = [row for row in found if row["id"] is not None]
-    free, elsewhere = await _free_here(conn, candidates, request)
+    free = await _free_here(conn, candidates, request)
     ids, stopped_at = fair_share(
         (
             (row["id"], row["subscription_id"])
@@ -153,27 +149,25 @@ async def claim(
         if stopped_at is not None:
             newest = stopped_at  # the next claim of new work reads on from there
     if not ids:
-        return [], newest, elsewhere
+        return [], newest
     rows = await conn.fetch(_LEASE, request.now, request.owner, request.now + request.ttl, ids)
-    return await _live_only(conn, rows, request.now), newest, elsewhere
+    return await _live_only(conn, rows, request.now), newest
 
 
 async def _free_here(
     conn: Connection, candidates: Sequence[asyncpg.Record], request: ClaimRequest
-) -> tuple[set[int], dict[int, float]]:
+) -> set[int]:
     """The candidate subscriptions this claim may take for: locked by it, and with no live
-    claim of another node's on them. Also those with such claims, and when the last of them
-    expires. (Those locked by another claim right now are not among them: that claim may
-    take nothing for them.)"""
+    claim of another node's on them. (Those locked by another claim right now are not among
+    them: that claim may take nothing for them.)"""
     subscriptions = sorted({row["subscription_id"] for row in candidates})
     if not subscriptions:
-        return set(), {}
+        return set()
     locked = {row["sid"] for row in await conn.fetch(_LOCK_SUBSCRIPTIONS, subscriptions)}
     if not locked:
-        return locked, {}
+        return locked
     found = await conn.fetch(_CLAIMED_ELSEWHERE, sorted(locked), request.owner, request.now)
-    elsewhere = {row["subscription_id"]: float(row["until"]) for row in found}
-    return locked - elsewhere.keys(), elsewhere
+    return locked - {row["subscription_id"] for row in found}
 
 
 async def _live_only(

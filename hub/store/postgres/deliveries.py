@@ -124,10 +124,8 @@ class Deliveries:
             newer_than=newer_than,
             place=self._notices.place,
         )
-        rows, newest, elsewhere = await self._db.run(
-            lambda conn: claim(conn, request), durable=False
-        )
-        return Claimed([due_delivery(row, self._box, owner) for row in rows], newest, elsewhere)
+        rows, newest = await self._db.run(lambda conn: claim(conn, request), durable=False)
+        return Claimed([due_delivery(row, self._box, owner) for row in rows], newest)
 
     async def start_attempts(
         self, starts: Sequence[tuple[int, Lease]], *, now: float, ttl: float
