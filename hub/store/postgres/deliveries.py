@@ -17,7 +17,6 @@ from ..records import (
     Claimed,
     DeliveryState,
     Lease,
-    NewEvent,
     PublishedEvent,
     PublishRequest,
     RequeueReport,
@@ -25,6 +24,7 @@ from ..records import (
     WorkKind,
 )
 from ..rows import due_delivery
+from ..shortcuts import PublishShortcuts
 from ..signals import WorkSignal
 from .claims import claim, start
 from .database import Connection, PostgresDatabase, rows_changed
@@ -47,7 +47,7 @@ PURGE_STATEMENTS = (
 )
 
 
-class Deliveries:
+class Deliveries(PublishShortcuts):
     def __init__(
         self, db: PostgresDatabase, box: SecretBox, signal: WorkSignal, notices: Notices
     ) -> None:
@@ -55,29 +55,6 @@ class Deliveries:
         self._box = box
         self._signal = signal
         self._notices = notices
-
-    async def publish(
-        self, *, topic: str, content_type: str, body: bytes, now: float
-    ) -> PublishedEvent:
-        """Store one content event and its deliveries (see `publish_batch`)."""
-        published, _ = await self.publish_batch(
-            [NewEvent(topic=topic, content_type=content_type, body=body)], now=now
-        )
-        return published[0]
-
-    async def publish_batch(
-        self,
-        events: Sequence[NewEvent],
-        *,
-        now: float,
-        idempotency_key: str | None = None,
-        idempotency_window: float = 0.0,
-    ) -> tuple[list[PublishedEvent], bool]:
-        """Store events and one delivery per matching active subscription in ONE transaction."""
-        (result,) = await self.publish_requests(
-            [PublishRequest(tuple(events), now, idempotency_key, idempotency_window)]
-        )
-        return result
 
     async def publish_requests(
         self, requests: Sequence[PublishRequest]
